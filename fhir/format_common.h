@@ -37,7 +37,8 @@ std::string checkPrimitiveText(const TypeInfo& type, std::string_view text);
 class XhtmlWriter {
  public:
   struct Attr {
-    std::string_view prefix, localname, value;
+    std::string_view prefix, localname;
+    std::string value;  // decoded
   };
   struct NsDecl {
     std::string_view prefix, uri;  // prefix empty for the default namespace

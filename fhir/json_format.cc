@@ -121,16 +121,16 @@ class JsonBuilder {
       path_.pop();
     }
     // Nodes left with neither value nor children came from nulls without a partner.
-    {
-      for (const Node* c : n->children) {
-        if (c->isPrimitive() && !c->hasValue && c->children.empty()) {
-          Issue i{Severity::Error, "structure",
-                  "null in an array of '" + c->def->name +
-                      "' without id or extension at the same position in '_" + c->def->name +
-                      "'",
-                  path_.str() + "." + c->def->name, c->line, c->column};
-          if (issues_.size() < opt_.maxIssues) issues_.add(std::move(i));
-        }
+    for (size_t k = 0, pos = 0; k < n->children.size(); ++k) {
+      const Node* c = n->children[k];
+      pos = (k > 0 && n->children[k - 1]->def == c->def) ? pos + 1 : 0;
+      if (c->isPrimitive() && !c->hasValue && c->children.empty()) {
+        Issue i{Severity::Error, "structure",
+                "null in an array of '" + c->def->name +
+                    "' without id or extension at the same position in '_" + c->def->name + "'",
+                path_.str() + "." + c->def->name + "[" + std::to_string(pos) + "]", c->line,
+                c->column};
+        if (issues_.size() < opt_.maxIssues) issues_.add(std::move(i));
       }
     }
     // Keep definition order; repeats of one element keep their order.

@@ -27,7 +27,7 @@ void initLibxml() {
   std::call_once(once, [] { xmlInitParser(); });
 }
 
-constexpr int kParseOptions = XML_PARSE_NONET | XML_PARSE_NOCDATA;
+constexpr int kParseOptions = XML_PARSE_NONET;
 
 // Runs a SAX2 parse of `data` with `handler`'s callbacks; `user` is passed to each.
 // Returns false when libxml2 could not even start.
@@ -35,11 +35,15 @@ template <class Handler>
 bool runSax(std::string_view data, Handler& user, xmlSAXHandler& sax) {
   initLibxml();
   sax.initialized = XML_SAX2_MAGIC;
-  xmlParserCtxtPtr ctxt = xmlCreatePushParserCtxt(&sax, &user, nullptr, 0, nullptr);
+  // A memory parser context, not the push parser: libxml2 refuses to look more than
+  // 10 MB ahead in pushed input without XML_PARSE_HUGE, which must stay off.
+  xmlParserCtxtPtr ctxt = xmlCreateMemoryParserCtxt(data.data(), static_cast<int>(data.size()));
   if (!ctxt) return false;
   xmlCtxtUseOptions(ctxt, kParseOptions);
+  *ctxt->sax = sax;  // the context owns (and frees) its handler block
+  ctxt->userData = &user;
   user.ctxt = ctxt;
-  xmlParseChunk(ctxt, data.data(), static_cast<int>(data.size()), 1);
+  xmlParseDocument(ctxt);
   xmlFreeParserCtxt(ctxt);
   return true;
 }
@@ -60,14 +64,6 @@ std::vector<XhtmlWriter::NsDecl> nsDecls(int n, const xmlChar** ns) {
   return out;
 }
 
-std::vector<XhtmlWriter::Attr> xhtmlAttrs(int n, const xmlChar** attrs) {
-  std::vector<XhtmlWriter::Attr> out;
-  for (int i = 0; i < n; ++i) {
-    SaxAttr a = saxAttr(attrs, i);
-    out.push_back({a.prefix, a.localname, a.value});
-  }
-  return out;
-}
 
 // Decodes the predefined entities and character references that libxml2 leaves in
 // SAX2 attribute values when it did not need to copy them.
@@ -103,6 +99,16 @@ std::string_view attrValue(std::string_view raw, std::string& buf) {
     i = semi;
   }
   return buf;
+}
+
+std::vector<XhtmlWriter::Attr> xhtmlAttrs(int n, const xmlChar** attrs) {
+  std::vector<XhtmlWriter::Attr> out;
+  std::string buf;
+  for (int i = 0; i < n; ++i) {
+    SaxAttr a = saxAttr(attrs, i);
+    out.push_back({a.prefix, a.localname, std::string(attrValue(a.value, buf))});
+  }
+  return out;
 }
 
 // --- FHIR XML → element model --------------------------------------------------------
