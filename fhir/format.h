@@ -55,7 +55,9 @@ bool writeXml(const Node& resource, std::string& out, Issues& issues,
 
 // XHTML (narrative div) helpers, hardened like the FHIR XML parser (no DTD, no network).
 // Parses `xhtml` and writes it in the form this library emits: double-quoted
-// attributes, minimal escaping, empty elements as <x/>, comments dropped.
-bool canonicalXhtml(std::string_view xhtml, std::string& out, std::string& error);
+// attributes, minimal escaping, empty elements as <x/>, comments dropped; with
+// `sortAttributes`, attributes in name order (for comparing: their order has no meaning).
+bool canonicalXhtml(std::string_view xhtml, std::string& out, std::string& error,
+                    bool sortAttributes = false);
 
 }  // namespace hoa::fhir

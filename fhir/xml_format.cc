@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <mutex>
+#include <tuple>
 
 #include "fhir/format.h"
 #include "fhir/format_common.h"
@@ -507,6 +508,7 @@ struct XhtmlCanon {
   std::string error;
   int depth = 0;
   bool sawRoot = false;
+  bool sortAttributes = false;
 
   void fail(std::string msg) {
     if (!error.empty()) return;
@@ -638,8 +640,10 @@ bool writeXml(const Node& resource, std::string& out, Issues& issues, const Writ
   return w.ok();
 }
 
-bool canonicalXhtml(std::string_view xhtml, std::string& out, std::string& error) {
+bool canonicalXhtml(std::string_view xhtml, std::string& out, std::string& error,
+                    bool sortAttributes) {
   XhtmlCanon canon;
+  canon.sortAttributes = sortAttributes;
   xmlSAXHandler sax;
   std::memset(&sax, 0, sizeof sax);
   sax.startElementNs = [](void* u, const xmlChar* l, const xmlChar* p, const xmlChar* uri,
@@ -653,7 +657,12 @@ bool canonicalXhtml(std::string_view xhtml, std::string& out, std::string& error
         return c->fail("the root element must be an XHTML <div>");
     }
     if (++c->depth > 256) return c->fail("nested too deeply");
-    c->writer.start(sv(p), sv(l), nsDecls(nns, ns), xhtmlAttrs(na, a));
+    auto attrs = xhtmlAttrs(na, a);
+    if (c->sortAttributes)
+      std::sort(attrs.begin(), attrs.end(), [](const auto& x, const auto& y) {
+        return std::tie(x.prefix, x.localname) < std::tie(y.prefix, y.localname);
+      });
+    c->writer.start(sv(p), sv(l), nsDecls(nns, ns), attrs);
   };
   sax.endElementNs = [](void* u, const xmlChar* l, const xmlChar* p, const xmlChar*) {
     auto* c = static_cast<XhtmlCanon*>(u);

@@ -70,7 +70,7 @@ void applyToResource(CValue& r, const Allowances& a) {
         div->second.text = foldedXhtml(div->second.text);
       } else {
         std::string canon, error;
-        if (fhir::canonicalXhtml(div->second.text, canon, error)) div->second.text = canon;
+        if (fhir::canonicalXhtml(div->second.text, canon, error, true)) div->second.text = canon;
       }
     }
   }
@@ -97,7 +97,18 @@ std::string describe(const CValue& v) {
   return "?";
 }
 
+bool numbersByValue_ = false;
+
+bool sameNumber(const std::string& x, const std::string& y) {
+  if (x == y) return true;
+  if (!numbersByValue_) return false;
+  std::string kx = decimalValueKey(x);
+  return !kx.empty() && kx == decimalValueKey(y);
+}
+
 std::string diffAt(const std::string& path, const CValue& e, const CValue& a) {
+  if (e.kind == CValue::Number && a.kind == CValue::Number && sameNumber(e.text, a.text))
+    return {};
   if (e.kind != a.kind || e.text != a.text)
     return path + ": expected " + describe(e) + ", got " + describe(a);
   if (e.kind == CValue::Array) {
@@ -186,7 +197,11 @@ void walkXml(CElement& e, const Allowances& a) {
 std::string diffXmlAt(const std::string& path, const CElement& e, const CElement& a) {
   if (e.name != a.name || e.ns != a.ns)
     return path + ": expected element " + e.name + ", got " + a.name;
-  if (e.attrs != a.attrs) {
+  bool attrsEqual = e.attrs.size() == a.attrs.size();
+  for (auto it = e.attrs.begin(), jt = a.attrs.begin(); attrsEqual && it != e.attrs.end();
+       ++it, ++jt)
+    attrsEqual = it->first == jt->first && sameNumber(it->second, jt->second);
+  if (!attrsEqual) {
     std::string d = path + "/" + e.name + ": attributes differ: expected";
     for (auto& [k, v] : e.attrs) d += " " + k + "=\"" + v.substr(0, 100) + "\"";
     d += "; got";
@@ -221,8 +236,36 @@ CValue canonicalJson(const std::string& text) {
 
 void applyAllowances(CValue& resource, const Allowances& a) { walkResources(resource, a, true); }
 
-std::string diffJson(const CValue& expected, const CValue& actual) {
-  return diffAt("$", expected, actual);
+std::string diffJson(const CValue& expected, const CValue& actual, bool numbersByValue) {
+  numbersByValue_ = numbersByValue;
+  std::string d = diffAt("$", expected, actual);
+  numbersByValue_ = false;
+  return d;
+}
+
+std::string decimalValueKey(const std::string& lit) {
+  if (!json::isNumberLiteral(lit)) return {};
+  size_t i = 0;
+  bool neg = lit[0] == '-';
+  if (neg) ++i;
+  std::string digits;
+  long exp = 0;
+  bool seenPoint = false;
+  for (; i < lit.size() && lit[i] != 'e' && lit[i] != 'E'; ++i) {
+    if (lit[i] == '.') {
+      seenPoint = true;
+      continue;
+    }
+    digits += lit[i];
+    if (!seenPoint) ++exp;
+  }
+  if (i < lit.size()) exp += std::stol(lit.substr(i + 1));
+  size_t lead = digits.find_first_not_of('0');
+  if (lead == std::string::npos) return "0";
+  exp -= static_cast<long>(lead);
+  digits = digits.substr(lead);
+  digits.erase(digits.find_last_not_of('0') + 1);
+  return std::string(neg ? "-" : "") + "0." + digits + "e" + std::to_string(exp);
 }
 
 CElement canonicalXml(const std::string& xml) {
@@ -236,13 +279,16 @@ CElement canonicalXml(const std::string& xml) {
 
 void applyAllowances(CElement& resource, const Allowances& a) { walkXml(resource, a); }
 
-std::string diffXml(const CElement& expected, const CElement& actual) {
-  return diffXmlAt("", expected, actual);
+std::string diffXml(const CElement& expected, const CElement& actual, bool numbersByValue) {
+  numbersByValue_ = numbersByValue;
+  std::string d = diffXmlAt("", expected, actual);
+  numbersByValue_ = false;
+  return d;
 }
 
 std::string foldedXhtml(const std::string& xhtml) {
   std::string canon, error;
-  if (!fhir::canonicalXhtml(xhtml, canon, error)) return "(not XHTML: " + error + ") " + xhtml;
+  if (!fhir::canonicalXhtml(xhtml, canon, error, true)) return "(not XHTML: " + error + ") " + xhtml;
   std::string out;
   bool space = false;
   for (char c : canon) {

@@ -30,8 +30,12 @@ struct Allowances {
 };
 void applyAllowances(CValue& resource, const Allowances& a);
 
-// Empty when equal; else the path of the first difference and what differs.
-std::string diffJson(const CValue& expected, const CValue& actual);
+// Empty when equal; else the path of the first difference and what differs. Numbers
+// compare by their text, or with `numbersByValue` by their exact decimal value (for twins
+// that write one value in different forms: 1.0e0 and 1.0).
+std::string diffJson(const CValue& expected, const CValue& actual, bool numbersByValue = false);
+// The exact decimal value of a number literal, as "-0.d1d2…dn×10^e" text; "" if not one.
+std::string decimalValueKey(const std::string& literal);
 
 struct CElement {
   std::string ns, name;
@@ -44,7 +48,7 @@ struct CElement {
 // Parses XML into a canonical element tree; throws std::runtime_error on bad XML.
 CElement canonicalXml(const std::string& xml);
 void applyAllowances(CElement& resource, const Allowances& a);
-std::string diffXml(const CElement& expected, const CElement& actual);
+std::string diffXml(const CElement& expected, const CElement& actual, bool numbersByValue = false);
 
 // Canonical XHTML with white space runs folded to one space.
 std::string foldedXhtml(const std::string& xhtml);
