@@ -553,11 +553,6 @@ class XmlWriter {
   // Writes attributes, then children or "/>", closing with </name>.
   void content(const Node& n, std::string_view name, int depth) {
     bool hasElements = false;
-    if (n.isPrimitive() && n.hasValue) {
-      out_ += " value=\"";
-      detail::appendXmlEscapedAttr(out_, n.value);
-      out_ += '"';
-    }
     for (const Node* c : n.children) {
       if (c->def->xmlAttr && c->hasValue) {
         out_ += ' ';
@@ -568,6 +563,11 @@ class XmlWriter {
       } else {
         hasElements = true;
       }
+    }
+    if (n.isPrimitive() && n.hasValue) {
+      out_ += " value=\"";
+      detail::appendXmlEscapedAttr(out_, n.value);
+      out_ += '"';
     }
     if (!hasElements) {
       out_ += "/>";
