@@ -275,6 +275,11 @@ class Parser {
     // Slow path: unescape into a buffer.
     scratch_.assign(start, reinterpret_cast<const char*>(q));
     while (q < e) {
+      // Copy a run of plain ASCII at once.
+      const unsigned char* run = q;
+      while (q < e && *q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\') ++q;
+      if (q != run) scratch_.append(reinterpret_cast<const char*>(run), q - run);
+      if (q >= e) break;
       unsigned char c = *q;
       if (c == '"') {
         if (scratch_.size() > limits_.maxStringBytes) return stringTooLong(start);
@@ -344,8 +349,6 @@ class Parser {
         q += n;
         continue;
       }
-      scratch_ += static_cast<char>(c);
-      ++q;
     }
     failAt(start - 1, "unterminated string");
     return false;
