@@ -100,12 +100,13 @@ for (const b of cpp.benchmarks) {
   if (isMedian || !rows.has(name)) rows.set(name, b);
 }
 const mbps = (name) => (rows.has(name) ? rows.get(name).bytes_per_second / 1e6 : NaN);
-const time = (b) => `${b.real_time.toFixed(b.time_unit === 'us' ? 1 : 2)} ${b.time_unit}`;
+// Google Benchmark computes bytes_per_second from the CPU time: show that time.
+const time = (b) => `${b.cpu_time.toFixed(b.time_unit === 'us' ? 1 : 2)} ${b.time_unit}`;
 const pad = (s, n) => String(s).padEnd(n);
 const lpad = (s, n) => String(s).padStart(n);
 
 const lines = [];
-lines.push(`${pad('benchmark', 30)}${lpad('time/iteration', 16)}${lpad('MB/s', 10)}  input`);
+lines.push(`${pad('benchmark', 30)}${lpad('CPU time/iter', 16)}${lpad('MB/s', 10)}  input`);
 for (const [name, b] of rows) {
   lines.push(`${pad(name, 30)}${lpad(time(b), 16)}${lpad(mbps(name).toFixed(1), 10)}  ${b.label || ''}`);
 }
@@ -125,7 +126,7 @@ lines.push(check('JSON parse', mbps('format/json_parse'), 150));
 lines.push(check('XML parse ', mbps('format/xml_parse'), 60));
 if (rows.has('format/load_definitions')) {
   const b = rows.get('format/load_definitions');
-  const ms = b.real_time * { ns: 1e-6, us: 1e-3, ms: 1, s: 1e3 }[b.time_unit];
+  const ms = b.cpu_time * { ns: 1e-6, us: 1e-3, ms: 1, s: 1e3 }[b.time_unit];
   lines.push(`definitions load: ${ms.toFixed(0)} ms per Registry::loadPackage ` +
              `(${b.label || ''}): ${ms < 1000 ? 'under' : 'NOT under'} a second`);
 }
