@@ -121,7 +121,38 @@ class Parser {
     error_.message = std::move(msg);
     error_.line = line_;
     error_.column = static_cast<uint32_t>(p_ - lineStart_) + 1;
+    // Each container's entries sit on the shared stacks below those of deeper ones.
+    auto nextBase = [&](size_t i, bool isArray, size_t top) {
+      for (size_t j = i + 1; j < frames_.size(); ++j)
+        if (frames_[j].isArray == isArray) return frames_[j].base;
+      return top;
+    };
+    for (size_t i = 0; i < frames_.size(); ++i) {
+      const Frame& f = frames_[i];
+      if (f.isArray) {
+        error_.path += "[" + std::to_string(nextBase(i, true, itemStack_.size()) - f.base) + "]";
+        continue;
+      }
+      if (f.key.empty()) break;
+      if (!error_.path.empty()) error_.path += '.';
+      error_.path += f.key;
+    }
+    if (!frames_.empty() && !frames_[0].isArray) {
+      for (size_t i = 0, end = nextBase(0, false, memberStack_.size()); i < end; ++i) {
+        if (memberStack_[i].key == "resourceType" && memberStack_[i].value->isString())
+          error_.rootResourceType = std::string(memberStack_[i].value->text);
+      }
+    }
   }
+
+  // Open containers, for the error path: arrays count their items on itemStack_,
+  // objects remember the key whose value is being read.
+  struct Frame {
+    bool isArray;
+    size_t base;
+    std::string_view key;
+  };
+  std::vector<Frame> frames_;
   void failAt(const char* at, std::string msg) {
     p_ = at;
     fail(std::move(msg));
@@ -380,9 +411,11 @@ class Parser {
     if (!v) return nullptr;
     ++p_;
     size_t base = itemStack_.size();
+    frames_.push_back(Frame{true, base, {}});
     skipWs();
     if (p_ < end_ && *p_ == ']') {
       ++p_;
+      frames_.pop_back();
       return v;
     }
     for (;;) {
@@ -411,6 +444,7 @@ class Parser {
         doc_.arena_->allocate(n * sizeof(Value*), alignof(Value*)));
     std::copy(itemStack_.begin() + base, itemStack_.end(), items);
     itemStack_.resize(base);
+    frames_.pop_back();
     v->items = items;
     v->size = static_cast<uint32_t>(n);
     return v;
@@ -425,9 +459,11 @@ class Parser {
     if (!v) return nullptr;
     ++p_;
     size_t base = memberStack_.size();
+    frames_.push_back(Frame{false, base, {}});
     skipWs();
     if (p_ < end_ && *p_ == '}') {
       ++p_;
+      frames_.pop_back();
       v->members = nullptr;
       return v;
     }
@@ -463,6 +499,7 @@ class Parser {
       }
       ++p_;
       skipWs();
+      frames_.back().key = key;
       Value* item = parseValue(depth);
       if (!item) return nullptr;
       memberStack_.push_back(Member{key, item});
@@ -487,6 +524,7 @@ class Parser {
         static_cast<Member*>(doc_.arena_->allocate(n * sizeof(Member), alignof(Member)));
     std::copy(memberStack_.begin() + base, memberStack_.end(), members);
     memberStack_.resize(base);
+    frames_.pop_back();
     v->members = members;
     v->size = static_cast<uint32_t>(n);
     return v;

@@ -59,6 +59,11 @@ struct Error {
   std::string message;  // empty when there is no error
   uint32_t line = 0;
   uint32_t column = 0;
+  // Where in the structure the error is: "name[0].given[1]" (keys and array indices
+  // from the root), and the root object's "resourceType" when it was read before the
+  // error (so FHIR callers can say Patient.name[0].given[1]).
+  std::string path;
+  std::string rootResourceType;
   explicit operator bool() const { return !message.empty(); }
 };
 

@@ -452,6 +452,9 @@ ParseResult parseJson(const Registry& registry, std::string source, const ParseO
     i.message = "invalid JSON: " + err.message;
     i.line = err.line;
     i.column = err.column;
+    i.expression = err.rootResourceType.empty() || err.path.empty()
+                       ? err.path
+                       : err.rootResourceType + "." + err.path;
     result.issues.add(std::move(i));
     return result;
   }

@@ -79,6 +79,15 @@ TEST(JsonParser, ReportsLineAndColumnOfSyntaxErrors) {
   EXPECT_NE(e.message.find("after the end"), std::string::npos);
 }
 
+TEST(JsonParser, SaysWhereInTheStructureASyntaxErrorIs) {
+  Error e = parseErr(R"({"resourceType":"Patient","name":[{"given":["a"]},{"given":["x",[[1,{"a":01}]]]}]})");
+  EXPECT_EQ(e.path, "name[1].given[1][0][1].a");
+  EXPECT_EQ(e.rootResourceType, "Patient");
+  e = parseErr(R"({"a":[1,2,{"b":[true, fals]}]})");
+  EXPECT_EQ(e.path, "a[2].b[1]");
+  EXPECT_EQ(e.rootResourceType, "");
+}
+
 TEST(JsonParser, EnforcesLimits) {
   Limits l;
   l.maxDepth = 10;
