@@ -172,7 +172,7 @@ TEST(CliUsage, UnreadablePackageExitsTwo) {
 // LIBRARY BUG: a JSON string may hold any character escaped (here U+0001); the parser
 // accepts it and the XML writer copies it raw into an attribute value, which no XML 1.0
 // document may contain (not even as &#1;), so converting the output back fails with
-// "invalid XML: Char 0x1 out of allowed range". Either the JSON parse or the XML write
+// "invalid XML: invalid character in attribute value". Either the JSON parse or the XML write
 // should report the character instead of writing a document nobody can read.
 TEST_F(CliConvert, XmlOutputCanBeReadBack) {
   const std::string json =
