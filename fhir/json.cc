@@ -91,7 +91,7 @@ class Parser {
 
   const Value* run() {
     if (doc_.source_.size() > limits_.maxInputBytes) {
-      fail("the document is larger than the limit of " + std::to_string(limits_.maxInputBytes) +
+      failLimit("the document is larger than the limit of " + std::to_string(limits_.maxInputBytes) +
            " bytes");
       return nullptr;
     }
@@ -153,6 +153,10 @@ class Parser {
     std::string_view key;
   };
   std::vector<Frame> frames_;
+  void failLimit(std::string msg) {
+    if (!error_) error_.kind = Error::Kind::Limit;
+    fail(std::move(msg));
+  }
   void failAt(const char* at, std::string msg) {
     p_ = at;
     fail(std::move(msg));
@@ -175,7 +179,7 @@ class Parser {
 
   Value* newValue(Type t) {
     if (++valueCount_ > limits_.maxValues) {
-      fail("the document has more than the limit of " + std::to_string(limits_.maxValues) +
+      failLimit("the document has more than the limit of " + std::to_string(limits_.maxValues) +
            " values");
       return nullptr;
     }
@@ -386,6 +390,7 @@ class Parser {
   }
 
   bool stringTooLong(const char* start) {
+    error_.kind = Error::Kind::StringTooLong;
     failAt(start - 1, "string longer than the limit of " + std::to_string(limits_.maxStringBytes) +
                           " bytes");
     return false;
@@ -404,7 +409,7 @@ class Parser {
 
   Value* parseArray(uint32_t depth) {
     if (depth > limits_.maxDepth) {
-      fail("nesting deeper than the limit of " + std::to_string(limits_.maxDepth));
+      failLimit("nesting deeper than the limit of " + std::to_string(limits_.maxDepth));
       return nullptr;
     }
     Value* v = newValue(Type::Array);
@@ -452,7 +457,7 @@ class Parser {
 
   Value* parseObject(uint32_t depth) {
     if (depth > limits_.maxDepth) {
-      fail("nesting deeper than the limit of " + std::to_string(limits_.maxDepth));
+      failLimit("nesting deeper than the limit of " + std::to_string(limits_.maxDepth));
       return nullptr;
     }
     Value* v = newValue(Type::Object);
@@ -482,6 +487,7 @@ class Parser {
       const char* keyLineStart = lineStart_;
       std::string_view key;
       if (!parseString(key)) return nullptr;
+      frames_.back().key = key;
       // Duplicate keys: FHIR objects are small, so a scan beats hashing.
       for (size_t i = base; i < memberStack_.size(); ++i) {
         if (memberStack_[i].key == key) {
@@ -499,10 +505,10 @@ class Parser {
       }
       ++p_;
       skipWs();
-      frames_.back().key = key;
       Value* item = parseValue(depth);
       if (!item) return nullptr;
       memberStack_.push_back(Member{key, item});
+      frames_.back().key = {};  // between members the error is the object's
       skipWs();
       if (p_ >= end_) {
         fail("unexpected end of input: ',' or '}' expected");

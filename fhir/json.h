@@ -56,6 +56,8 @@ struct Limits {
 };
 
 struct Error {
+  enum class Kind : uint8_t { Syntax, Limit, StringTooLong };
+  Kind kind = Kind::Syntax;
   std::string message;  // empty when there is no error
   uint32_t line = 0;
   uint32_t column = 0;

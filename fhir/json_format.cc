@@ -40,7 +40,7 @@ class JsonBuilder {
  private:
   void report(const json::Value& at, std::string code, std::string message,
               Severity sev = Severity::Error) {
-    if (issues_.size() >= opt_.maxIssues) return;
+    if (capped_) return;
     Issue i;
     i.severity = sev;
     i.code = std::move(code);
@@ -48,13 +48,20 @@ class JsonBuilder {
     i.expression = path_.str();
     i.line = at.line;
     i.column = at.column;
+    if (issues_.size() >= opt_.maxIssues) {
+      // One fatal issue, where the first issue past the limit was, ends reporting.
+      i.severity = Severity::Fatal;
+      i.code = "too-costly";
+      i.message = "too many issues: reporting stopped after " + std::to_string(opt_.maxIssues);
+      capped_ = true;
+    }
     issues_.add(std::move(i));
-    if (issues_.size() == opt_.maxIssues)
-      issues_.add(Issue{Severity::Fatal, "too-costly",
-                        "too many issues: reporting stopped after " +
-                            std::to_string(opt_.maxIssues),
-                        "", 0, 0});
   }
+
+ public:
+  bool capped() const { return capped_; }
+
+ private:
 
   Node* newNode(const ElementDef* def, const TypeInfo* type, const json::Value& at) {
     Node* n = doc_.newNode(def, type);
@@ -125,12 +132,17 @@ class JsonBuilder {
       const Node* c = n->children[k];
       pos = (k > 0 && n->children[k - 1]->def == c->def) ? pos + 1 : 0;
       if (c->isPrimitive() && !c->hasValue && c->children.empty()) {
-        Issue i{Severity::Error, "structure",
-                "null in an array of '" + c->def->name +
-                    "' without id or extension at the same position in '_" + c->def->name + "'",
-                path_.str() + "." + c->def->name + "[" + std::to_string(pos) + "]", c->line,
-                c->column};
-        if (issues_.size() < opt_.maxIssues) issues_.add(std::move(i));
+        bool inArray = c->def->repeats();
+        path_.push(c->def->name, inArray ? static_cast<int32_t>(pos) : -1);
+        json::Value at;
+        at.line = c->line;
+        at.column = c->column;
+        report(at, "structure",
+               inArray ? "null in an array of '" + c->def->name +
+                             "' without id or extension at the same position in '_" +
+                             c->def->name + "'"
+                       : "element '" + c->def->name + "' has no value and no id or extension");
+        path_.pop();
       }
     }
     // Keep definition order; repeats of one element keep their order.
@@ -300,6 +312,7 @@ class JsonBuilder {
   Issues& issues_;
   const ParseOptions& opt_;
   PathTracker path_;
+  bool capped_ = false;
 };
 
 // --- writer -------------------------------------------------------------------------
@@ -447,20 +460,21 @@ ParseResult parseJson(const Registry& registry, std::string source, const ParseO
   if (err) {
     Issue i;
     i.severity = Severity::Fatal;
-    bool limit = err.message.find("limit") != std::string::npos;
-    i.code = limit ? "too-costly" : "structure";
+    i.code = err.kind == json::Error::Kind::StringTooLong ? "too-long"
+             : err.kind == json::Error::Kind::Limit        ? "too-costly"
+                                                           : "structure";
     i.message = "invalid JSON: " + err.message;
     i.line = err.line;
     i.column = err.column;
-    i.expression = err.rootResourceType.empty() || err.path.empty()
-                       ? err.path
-                       : err.rootResourceType + "." + err.path;
+    i.expression = err.rootResourceType.empty() ? err.path
+                   : err.path.empty()             ? err.rootResourceType
+                                                  : err.rootResourceType + "." + err.path;
     result.issues.add(std::move(i));
     return result;
   }
   JsonBuilder builder(registry, result.doc, result.issues, options);
   Node* root = builder.buildRoot(*jdoc->root());
-  result.doc.setRoot(root);
+  result.doc.setRoot(builder.capped() ? nullptr : root);  // a fatal issue leaves no tree
   // The tree's strings point into the JSON document's source and arena.
   result.doc.keepAlive(std::move(jdoc));
   return result;

@@ -122,6 +122,7 @@ class XmlBuilder {
   xmlParserCtxtPtr ctxt = nullptr;
 
   void run(std::string_view data) {
+    data_ = data;
     xmlSAXHandler sax;
     std::memset(&sax, 0, sizeof sax);
     sax.startElementNs = [](void* u, const xmlChar* l, const xmlChar* p, const xmlChar* uri,
@@ -147,6 +148,12 @@ class XmlBuilder {
                               std::to_string(opt_.limits.maxInputBytes) + " bytes");
       return;
     }
+    if (data.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+      Issue i{Severity::Fatal, "structure", "the document is empty", "", 1, 1};
+      issues_.add(std::move(i));
+      stopped_ = true;
+      return;
+    }
     if (data.size() > INT32_MAX || !runSax(data, *this, sax)) {
       fatal("exception", "the XML parser could not be started");
       return;
@@ -164,10 +171,30 @@ class XmlBuilder {
     const TypeInfo* type = nullptr;   // the structure of its children
     const ElementDef* def = nullptr;  // container frames: the resource-holding element
     Mode mode = Mode::Element;
-    const ElementDef* lastDef = nullptr;
+    const ElementDef* lastDef = nullptr;  // the furthest element in definition order so far
+    const ElementDef* prevDef = nullptr;  // the element just before
     int32_t repeat = 0;
+    bool valueRejected = false;
     bool hasResource = false;
   };
+
+  // Line and column of `p` when it points into the document being parsed (libxml2
+  // passes character data in place when it can); leaves them 0 otherwise.
+  void locateInInput(const char* p, uint32_t& line, uint32_t& col) const {
+    const char* b = data_.data();
+    if (p < b || p >= b + data_.size()) return;
+    line = 1;
+    const char* lineStart = b;
+    for (const char* q = b; q < p; ++q)
+      if (*q == '\n') {
+        ++line;
+        lineStart = q + 1;
+      }
+    // Columns count characters, as libxml2's do.
+    col = 1;
+    for (const char* q = lineStart; q < p; ++q)
+      if ((static_cast<unsigned char>(*q) & 0xC0) != 0x80) ++col;
+  }
 
   void position(uint32_t& line, uint32_t& col) const {
     line = static_cast<uint32_t>(xmlSAX2GetLineNumber(ctxt));
@@ -208,8 +235,13 @@ class XmlBuilder {
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
     Issue i;
     i.severity = Severity::Fatal;
-    i.code = e->code == XML_ERR_ENTITY_LOOP || e->code == XML_ERR_INTERNAL_ERROR ? "too-costly"
-                                                                                 : "structure";
+    if (msg.find("too long") != std::string::npos)
+      i.code = "too-long";
+    else if (e->code == XML_ERR_ENTITY_LOOP || e->code == XML_ERR_INTERNAL_ERROR ||
+             msg.find("Excessive depth") != std::string::npos)
+      i.code = "too-costly";
+    else
+      i.code = "structure";
     i.message = "invalid XML: " + msg;
     i.expression = path_.str();
     i.line = static_cast<uint32_t>(e->line);
@@ -288,11 +320,13 @@ class XmlBuilder {
     }
     const ElementDef* def = prop->element;
     // Order: definition order; repeats of one element together.
-    if (top.lastDef == def) {
+    if (top.prevDef == def) {
       ++top.repeat;
     } else {
       top.repeat = 0;
+      for (const Node* c : top.node->children) top.repeat += c->def == def;
     }
+    top.prevDef = def;
     int32_t index = def->repeats() ? top.repeat : -1;
     path_.push(local, index);
     if (top.lastDef && def->index < top.lastDef->index) {
@@ -319,11 +353,12 @@ class XmlBuilder {
       startXhtml(n, local, prefix, uri, nns, ns, na, attrs);
       return;
     }
-    applyAttributes(n, type, na, attrs);
+    bool valueOk = applyAttributes(n, type, na, attrs);
     top.node->children.push_back(n);
     Frame f;
     f.node = n;
     f.type = type;
+    f.valueRejected = !valueOk;
     stack_.push_back(f);
   }
 
@@ -366,7 +401,9 @@ class XmlBuilder {
     }
   }
 
-  void applyAttributes(Node* n, const TypeInfo* type, int na, const xmlChar** attrs) {
+  // Returns false when the value attribute was present but rejected.
+  bool applyAttributes(Node* n, const TypeInfo* type, int na, const xmlChar** attrs) {
+    bool valueOk = true;
     for (int i = 0; i < na; ++i) {
       SaxAttr a = saxAttr(attrs, i);
       if (!a.uri.empty()) {
@@ -378,11 +415,13 @@ class XmlBuilder {
       if (value.size() > opt_.limits.maxStringBytes) {
         report("too-long", "value longer than the limit of " +
                                std::to_string(opt_.limits.maxStringBytes) + " bytes");
+        valueOk = valueOk && a.localname != "value";
         continue;
       }
       if (a.localname == "value" && type->kind == TypeKind::Primitive) {
         if (std::string problem = detail::checkPrimitiveText(*type, value); !problem.empty()) {
           report("value", std::move(problem));
+          valueOk = false;
           continue;
         }
         n->value = doc_.copy(value);
@@ -399,11 +438,12 @@ class XmlBuilder {
         continue;
       }
       Node* c = newNode(prop->element, prop->type);
-      if (!c) return;
+      if (!c) return valueOk;
       c->value = doc_.copy(value);
       c->hasValue = true;
       n->children.push_back(c);
     }
+    return valueOk;
   }
 
   void startXhtml(Node* n, std::string_view local, std::string_view prefix, std::string_view uri,
@@ -452,7 +492,7 @@ class XmlBuilder {
     }
     Node* n = f.node;
     if (n->isPrimitive()) {
-      if (!n->hasValue && n->children.empty())
+      if (!n->hasValue && n->children.empty() && !f.valueRejected)
         report("structure", "element '" + std::string(local) +
                                 "' has no value attribute and no extensions");
     } else if (!n->isResource() && n->children.empty()) {
@@ -475,12 +515,37 @@ class XmlBuilder {
       return;
     }
     if (skipDepth_ > 0) return;
-    for (char c : text) {
-      if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
-        report("structure", "text content is not allowed here: FHIR XML carries values in "
-                            "value attributes");
-        return;
+    size_t at = text.find_first_not_of(" \t\r\n");
+    if (at == std::string_view::npos) return;
+    uint32_t line = 0, col = 0;
+    locateInInput(text.data() + at, line, col);
+    if (!line) {
+      // libxml2 copied the text: it stands just after it, so count back.
+      std::string_view after = text.substr(at);
+      uint32_t curLine, curCol;
+      position(curLine, curCol);
+      auto chars = [](std::string_view t) {
+        uint32_t n = 0;
+        for (char c : t) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+        return n;
+      };
+      uint32_t newlines = static_cast<uint32_t>(std::count(after.begin(), after.end(), '\n'));
+      if (newlines < curLine) {
+        line = curLine - newlines;
+        size_t nl = text.rfind('\n', at);
+        if (nl != std::string_view::npos)
+          col = chars(text.substr(nl + 1, at - nl - 1)) + 1;
+        else if (newlines == 0 && curCol > chars(after))
+          col = curCol - chars(after);
+        else
+          line = 0;
       }
+    }
+    report("structure", "text content is not allowed here: FHIR XML carries values in value "
+                        "attributes");
+    if (line && !issues_.items.empty()) {
+      issues_.items.back().line = line;
+      issues_.items.back().column = col;
     }
   }
 
@@ -488,6 +553,7 @@ class XmlBuilder {
   Document& doc_;
   Issues& issues_;
   const ParseOptions& opt_;
+  std::string_view data_;
   PathTracker path_;
   std::vector<Frame> stack_;
   Node* root_ = nullptr;

@@ -4,8 +4,8 @@
 //
 // tests/data/malformed/cases.json lists the cases. Small inputs are files in that folder;
 // the big ones (100 MB strings, depth bombs, entity bombs, millions of values) are built
-// here in memory by the generators below. A case with "libraryBug" asserts the correct
-// behaviour, which the library does not have yet: it fails until the library is fixed.
+// here in memory by the generators below. An optional "libraryBug" note on a case is
+// printed when it fails.
 #include <gtest/gtest.h>
 #include <libxml/parser.h>
 #include <unistd.h>
@@ -340,7 +340,7 @@ class MalformedInput : public ::testing::TestWithParam<Case> {
 TEST_P(MalformedInput, GivesTheExpectedFirstErrorAndLocation) {
   const Case& c = GetParam();
   SCOPED_TRACE("case " + c.name + (c.file.empty() ? " (generated)" : " (" + c.file + ")") +
-               (c.libraryBug.empty() ? "" : "\nknown " + c.libraryBug));
+               (c.libraryBug.empty() ? "" : "\nnote: " + c.libraryBug));
   std::string input = inputOf(c);
   fhir::ParseResult r = parseAs(*reg_, c.format, std::move(input), c.options);
 
@@ -449,7 +449,7 @@ TEST_F(MalformedParse, NoCaseYieldsADocumentRootWithoutIssues) {
                   (r.doc.root() && r.issues.empty() ? "a document root and no issues"
                    : r.issues.empty()               ? "rejected without an issue"
                                                     : "accepted") +
-                  (c.libraryBug.empty() ? "" : " [known library bug]") + "\n";
+                  (c.libraryBug.empty() ? "" : " [note]") + "\n";
   };
   for (const Case& c : manifest().cases) {
     // The 100 MB and 4 Mi-value inputs take most of the suite's time (ASan): their own
@@ -470,17 +470,13 @@ TEST_F(MalformedParse, NoCaseYieldsADocumentRootWithoutIssues) {
 // --- hardening beyond the corpus ----------------------------------------------------------
 
 // ParseOptions.maxIssues = 0 must not turn a malformed document into an accepted one.
-// LIBRARY BUG (JSON only): JsonBuilder::report drops every issue when maxIssues is 0 and
-// adds its "too many issues" marker only when the count reaches maxIssues after an add, so
-// parseJson returns a root, no issues and ok() == true. parseXml stops with a fatal
-// too-costly issue, as it should.
 TEST_F(MalformedParse, ZeroMaxIssuesStillRejects) {
   fhir::ParseOptions o;
   o.maxIssues = 0;
   fhir::ParseResult j = fhir::parseJson(
       *reg_, "{\"resourceType\": \"Patient\", \"nickname\": \"Bob\", \"name\": [{\"given\": [null]}]}",
       o);
-  EXPECT_FALSE(j.ok()) << "JSON (known library bug: accepted with maxIssues = 0)";
+  EXPECT_FALSE(j.ok()) << "JSON accepted with maxIssues = 0";
   EXPECT_FALSE(j.issues.empty()) << "JSON";
   if (!j.issues.empty()) {
     EXPECT_EQ(j.issues.items[0].code, "too-costly");
@@ -519,9 +515,6 @@ TEST_F(MalformedParse, TooManyIssuesAreCappedWithAFatalIssue) {
 }
 
 // The element path keeps counting repeats after an out-of-order element.
-// LIBRARY BUG: XmlBuilder::startElement does not move lastDef back to an element that
-// comes out of order, so every later repeat restarts at index 0: the second <name> below is
-// reported as Patient.name[0] and its unknown child as Patient.name[0].nickname.
 TEST_F(MalformedParse, XmlOutOfOrderRepeatsKeepTheirIndex) {
   const std::string xml = "<Patient " + kFhirNs + ">\n"
                           "  <gender value=\"male\"/>\n"
@@ -543,10 +536,10 @@ TEST_F(MalformedParse, XmlOutOfOrderRepeatsKeepTheirIndex) {
   ASSERT_EQ(outOfOrder.size(), 2u) << describe(r.issues);
   EXPECT_EQ(outOfOrder[0]->expression, "Patient.name[0]");
   EXPECT_EQ(outOfOrder[0]->line, 3u);
-  EXPECT_EQ(outOfOrder[1]->expression, "Patient.name[1]") << "known library bug";
+  EXPECT_EQ(outOfOrder[1]->expression, "Patient.name[1]") << "index after an out-of-order element";
   EXPECT_EQ(outOfOrder[1]->line, 6u);
   ASSERT_NE(unknown, nullptr) << describe(r.issues);
-  EXPECT_EQ(unknown->expression, "Patient.name[1].nickname") << "known library bug";
+  EXPECT_EQ(unknown->expression, "Patient.name[1].nickname") << "index after an out-of-order element";
   EXPECT_EQ(unknown->line, 7u);
 }
 
