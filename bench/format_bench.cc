@@ -177,14 +177,18 @@ Corpus buildCorpus() {
       fs::path p(line);
       files.push_back(p.is_absolute() ? p : c.packageDir / p);
     }
-    // Cross-check: the list should be what the built-in rule selects.
+    // Cross-check: the list should name the files the built-in rule selects.
     std::vector<fs::path> own = builtInSelection(c.packageDir, c.error);
     if (!c.error.empty()) return c;
-    std::vector<fs::path> listed = files;
-    std::sort(listed.begin(), listed.end());
-    c.listSource += listed == own ? ", same as the built-in rule"
-                                  : ", DIFFERENT from the built-in rule (" +
-                                        std::to_string(own.size()) + " files)";
+    auto names = [](const std::vector<fs::path>& paths) {
+      std::vector<std::string> n;
+      for (const fs::path& p : paths) n.push_back(p.filename().string());
+      std::sort(n.begin(), n.end());
+      return n;
+    };
+    c.listSource += names(files) == names(own) ? ", same as the built-in rule"
+                                               : ", DIFFERENT from the built-in rule (" +
+                                                     std::to_string(own.size()) + " files)";
   } else {
     c.listSource = "built-in rule";
     files = builtInSelection(c.packageDir, c.error);
