@@ -28,3 +28,20 @@ namespace hoa::testing {
 // absent (tests then skip, saying so).
 const hoa::fhir::Registry* coreRegistry();
 }  // namespace hoa::testing
+
+#include <gtest/gtest.h>
+
+namespace hoa::testing {
+// Base for tests that need the core definitions: skips loudly when the package is
+// absent. Base is ::testing::Test or ::testing::TestWithParam<T>.
+template <class Base = ::testing::Test>
+class CoreRegistryTestBase : public Base {
+ protected:
+  void SetUp() override {
+    reg_ = coreRegistry();
+    if (!reg_) GTEST_SKIP() << "FHIR package hl7.fhir.r4.examples#4.0.1 not found: run ./dev setup";
+  }
+  const hoa::fhir::Registry* reg_ = nullptr;
+};
+using CoreRegistryTest = CoreRegistryTestBase<>;
+}  // namespace hoa::testing

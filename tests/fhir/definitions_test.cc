@@ -7,14 +7,7 @@
 namespace hoa::fhir {
 namespace {
 
-class Definitions : public ::testing::Test {
- protected:
-  void SetUp() override {
-    reg_ = testing::coreRegistry();
-    if (!reg_) GTEST_SKIP() << "FHIR package hl7.fhir.r4.examples#4.0.1 not found: run ./dev setup";
-  }
-  const Registry* reg_ = nullptr;
-};
+class Definitions : public testing::CoreRegistryTest {};
 
 TEST_F(Definitions, LoadsAllStructureDefinitionsAndConformanceResources) {
   EXPECT_EQ(reg_->structureDefinitionCount(), 655u);

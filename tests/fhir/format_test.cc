@@ -9,12 +9,8 @@
 namespace hoa::fhir {
 namespace {
 
-class FhirFormat : public ::testing::Test {
+class FhirFormat : public testing::CoreRegistryTest {
  protected:
-  void SetUp() override {
-    reg_ = testing::coreRegistry();
-    if (!reg_) GTEST_SKIP() << "FHIR package hl7.fhir.r4.examples#4.0.1 not found: run ./dev setup";
-  }
   ParseResult json(const std::string& text) { return parseJson(*reg_, text); }
   ParseResult xml(const std::string& text) { return parseXml(*reg_, text); }
   std::string toXml(const ParseResult& r) {
@@ -37,7 +33,6 @@ class FhirFormat : public ::testing::Test {
     EXPECT_FALSE(r.issues.empty());
     return r.issues.items.at(0);
   }
-  const Registry* reg_ = nullptr;
 };
 
 TEST_F(FhirFormat, BuildsOneTypedTreeWithChoiceTypesResolved) {

@@ -328,14 +328,7 @@ void checkInvariants(const fhir::ParseResult& r) {
                     << ": " << err.message;
 }
 
-class MalformedInput : public ::testing::TestWithParam<Case> {
- protected:
-  void SetUp() override {
-    reg_ = coreRegistry();
-    if (!reg_) GTEST_SKIP() << "FHIR package hl7.fhir.r4.examples#4.0.1 not found: run ./dev setup";
-  }
-  const fhir::Registry* reg_ = nullptr;
-};
+class MalformedInput : public CoreRegistryTestBase<::testing::TestWithParam<Case>> {};
 
 TEST_P(MalformedInput, GivesTheExpectedFirstErrorAndLocation) {
   const Case& c = GetParam();
@@ -429,14 +422,7 @@ TEST(MalformedCorpus, ManifestIsValidAndCoversTheCorpus) {
   }
 }
 
-class MalformedParse : public ::testing::Test {
- protected:
-  void SetUp() override {
-    reg_ = coreRegistry();
-    if (!reg_) GTEST_SKIP() << "FHIR package hl7.fhir.r4.examples#4.0.1 not found: run ./dev setup";
-  }
-  const fhir::Registry* reg_ = nullptr;
-};
+class MalformedParse : public CoreRegistryTest {};
 
 // No input of the corpus, whatever it is, yields a document root without issues (nor is
 // rejected without an issue saying why).

@@ -25,14 +25,7 @@ std::vector<fs::path> packageJsonFiles() {
   return files;
 }
 
-class PackageRoundTrip : public ::testing::Test {
- protected:
-  void SetUp() override {
-    reg_ = coreRegistry();
-    if (!reg_) GTEST_SKIP() << "FHIR package hl7.fhir.r4.examples#4.0.1 not found: run ./dev setup";
-  }
-  const fhir::Registry* reg_ = nullptr;
-};
+class PackageRoundTrip : public CoreRegistryTest {};
 
 TEST_F(PackageRoundTrip, EveryPackageResourceSurvivesJsonAndXmlRoundTrips) {
   auto files = packageJsonFiles();

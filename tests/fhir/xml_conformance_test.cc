@@ -40,15 +40,14 @@ std::vector<XmlExample> loadIndex(const fs::path& dir) {
   return out;
 }
 
-class XmlConformance : public ::testing::Test {
+class XmlConformance : public CoreRegistryTest {
  protected:
   void SetUp() override {
-    reg_ = coreRegistry();
-    if (!reg_) GTEST_SKIP() << "FHIR package hl7.fhir.r4.examples#4.0.1 not found: run ./dev setup";
+    CoreRegistryTest::SetUp();
+    if (IsSkipped()) return;
     if (sharedDir().empty())
       GTEST_SKIP() << "../shared/conformance is absent: the XML conformance tests need it";
   }
-  const fhir::Registry* reg_ = nullptr;
 };
 
 TEST_F(XmlConformance, OfficialXmlExamplesEqualTheirJsonTwinsBothWays) {
