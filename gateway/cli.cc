@@ -6,7 +6,9 @@
 #include <sstream>
 
 #include "fhir/definitions.h"
+#include "fhir/fhirpath.h"
 #include "fhir/format.h"
+#include "fhir/json.h"
 
 namespace hoa::gateway {
 namespace {
@@ -20,6 +22,19 @@ constexpr const char* kUsage =
     "      in the other format (or the one --to names) to stdout. Exit 0 on success; on\n"
     "      bad input the problems, with line/column and element path, go to stderr and\n"
     "      the exit code is 1. Usage errors exit 2.\n"
+    "\n"
+    "  fhirpath [--input FILE|-] [--package DIR] [--] EXPR...\n"
+    "      Evaluates each FHIRPath expression with the resource in FILE (JSON or XML) as\n"
+    "      the focus and %resource, or on an empty input without --input; with an input,\n"
+    "      expressions are checked against its type. Prints one line per expression, in\n"
+    "      order: a JSON array of {\"type\": T, \"value\": V}, T the FHIRPath type name\n"
+    "      (\"string\", \"integer\", \"HumanName\", \"Patient\", ...), V the FHIRPath string form\n"
+    "      of a System value or FHIR primitive, the FHIR JSON object of a complex element\n"
+    "      or resource (of its id and extensions for a primitive without a value), and\n"
+    "      {\"namespace\", \"name\"} for the result of type(); or {\"error\": MESSAGE} when the\n"
+    "      expression does not compile (the message gives line and column) or fails to\n"
+    "      evaluate. Exit 0, or 1 when any line is an error; 2 on usage errors (no\n"
+    "      expression, unreadable or invalid input: the problems go to stderr).\n"
     "\n"
     "options common to all commands:\n"
     "  --package DIR   the FHIR R4 core package folder (default $HOA_FHIR_PACKAGE_DIR or\n"
@@ -108,6 +123,227 @@ int convert(const std::vector<std::string>& args, std::istream& in, std::ostream
   return 0;
 }
 
+
+// --- fhirpath ---------------------------------------------------------------------------
+
+// FHIR JSON of a node's children (the members of its object), for results that are not
+// whole resources: fhir::writeJson writes resources only (it always starts with
+// "resourceType"). Repeating elements become arrays (ElementDef::max), primitives are
+// written by TypeInfo::jsonKind (numbers and booleans unquoted), a primitive's id and
+// extension go to the "_name" form; nested resources are written by fhir::writeJson.
+class NodeJsonWriter {
+ public:
+  explicit NodeJsonWriter(std::string& out) : out_(out) {}
+
+  void value(const fhir::Node& n) {
+    if (n.isResource()) {
+      out_ += fhir::writeJson(n);
+      return;
+    }
+    out_ += '{';
+    members(n);
+    out_ += '}';
+  }
+
+ private:
+  void key(std::string_view k, bool& first) {
+    if (!first) out_ += ',';
+    first = false;
+    json::appendQuoted(out_, k);
+    out_ += ':';
+  }
+
+  void primitive(const fhir::Node& n) {
+    if (!n.hasValue) {
+      out_ += "null";
+      return;
+    }
+    switch (n.type->jsonKind) {
+      case fhir::JsonKind::Boolean:
+      case fhir::JsonKind::Integer:
+      case fhir::JsonKind::Decimal:
+        out_ += n.value;
+        break;
+      default:
+        json::appendQuoted(out_, n.value);
+    }
+  }
+
+  void members(const fhir::Node& n) {
+    bool first = true;
+    const auto& kids = n.children;
+    for (size_t i = 0; i < kids.size();) {
+      size_t j = i + 1;
+      while (j < kids.size() && kids[j]->def == kids[i]->def) ++j;
+      const fhir::Node& head = *kids[i];
+      const fhir::ElementDef* def = head.def;
+      const std::string name = def ? fhir::propertyName(*def, *head.type) : std::string(head.name());
+      const bool repeats = def && def->repeats();
+      if (head.isPrimitive()) {
+        bool anyValue = false, anyExtras = false;
+        for (size_t k = i; k < j; ++k) {
+          anyValue |= kids[k]->hasValue;
+          anyExtras |= !kids[k]->children.empty();
+        }
+        if (anyValue) {
+          key(name, first);
+          if (repeats) out_ += '[';
+          for (size_t k = i; k < (repeats ? j : i + 1); ++k) {
+            if (k > i) out_ += ',';
+            primitive(*kids[k]);
+          }
+          if (repeats) out_ += ']';
+        }
+        if (anyExtras) {
+          key("_" + name, first);
+          if (repeats) out_ += '[';
+          for (size_t k = i; k < (repeats ? j : i + 1); ++k) {
+            if (k > i) out_ += ',';
+            if (kids[k]->children.empty()) {
+              out_ += "null";
+            } else {
+              out_ += '{';
+              members(*kids[k]);
+              out_ += '}';
+            }
+          }
+          if (repeats) out_ += ']';
+        }
+      } else {
+        key(name, first);
+        if (repeats) out_ += '[';
+        for (size_t k = i; k < (repeats ? j : i + 1); ++k) {
+          if (k > i) out_ += ',';
+          value(*kids[k]);
+        }
+        if (repeats) out_ += ']';
+      }
+      i = j;
+    }
+  }
+
+  std::string& out_;
+};
+
+void appendItem(std::string& out, const fhir::fhirpath::Item& item) {
+  using fhir::fhirpath::ItemKind;
+  out += "{\"type\":";
+  json::appendQuoted(out, item.typeName());
+  out += ",\"value\":";
+  if (item.kind() == ItemKind::TypeSpec) {
+    out += "{\"namespace\":";
+    json::appendQuoted(out, item.typeSpec().ns);
+    out += ",\"name\":";
+    json::appendQuoted(out, item.typeSpec().name);
+    out += '}';
+  } else if (item.isNode() && (!item.node()->isPrimitive() || !item.node()->hasValue)) {
+    // A complex element or resource; or a primitive with only an id and extensions,
+    // written as its "_name" object.
+    NodeJsonWriter(out).value(*item.node());
+  } else {
+    json::appendQuoted(out, item.toString());
+  }
+  out += '}';
+}
+
+void appendError(std::string& out, std::string_view message) {
+  out += "{\"error\":";
+  json::appendQuoted(out, message);
+  out += '}';
+}
+
+int fhirpathCommand(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
+                    std::ostream& err) {
+  std::string input, packageDir;
+  bool haveInput = false;
+  std::vector<std::string> exprs;
+  bool optionsDone = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (optionsDone || !a.starts_with("--")) {
+      exprs.push_back(a);
+    } else if (a == "--") {
+      optionsDone = true;
+    } else if (a == "--input" && i + 1 < args.size()) {
+      if (haveInput) {
+        err << "fhir-gateway fhirpath: --input given twice\n" << kUsage;
+        return 2;
+      }
+      input = args[++i];
+      haveInput = true;
+    } else if (a == "--package" && i + 1 < args.size()) {
+      packageDir = args[++i];
+    } else {
+      err << "fhir-gateway fhirpath: unexpected argument '" << a << "'\n" << kUsage;
+      return 2;
+    }
+  }
+  if (exprs.empty()) {
+    err << "fhir-gateway fhirpath: no expression\n" << kUsage;
+    return 2;
+  }
+  if (haveInput && input.empty()) {
+    err << "fhir-gateway fhirpath: --input needs a file name (use - for standard input)\n";
+    return 2;
+  }
+  std::string text, error;
+  // Read the input before loading the definitions: an unreadable file fails fast.
+  if (haveInput && !readInput(input, in, text, error)) {
+    err << "fhir-gateway fhirpath: " << error << "\n";
+    return 2;
+  }
+  fhir::Registry registry;
+  if (!registry.loadPackage(packageDir.empty() ? fhir::Registry::defaultCorePackageDir()
+                                               : std::filesystem::path(packageDir),
+                            error)) {
+    err << "fhir-gateway: cannot load the FHIR definitions: " << error << "\n";
+    return 2;
+  }
+  fhir::ParseResult parsed;
+  const fhir::Node* focus = nullptr;
+  if (haveInput) {
+    parsed = fhir::parse(registry, std::move(text));
+    if (!parsed.ok()) {
+      const std::string where = input == "-" ? "<stdin>" : input;
+      for (const fhir::Issue& i : parsed.issues.items)
+        err << where << ": " << fhir::severityCode(i.severity) << ": " << i.toString() << "\n";
+      return 2;
+    }
+    focus = parsed.doc.root();
+  }
+
+  fhir::fhirpath::CompileOptions options;
+  options.focusType = focus ? focus->type : nullptr;
+  int code = 0;
+  std::string line;
+  for (const std::string& expr : exprs) {
+    line.clear();
+    fhir::fhirpath::CompileError cerr;
+    fhir::fhirpath::ExpressionPtr compiled = fhir::fhirpath::compile(registry, expr, cerr, options);
+    if (!compiled) {
+      appendError(line, cerr.toString());
+      code = 1;
+    } else {
+      fhir::fhirpath::Result result = fhir::fhirpath::evaluate(*compiled, focus);
+      if (!result.ok()) {
+        appendError(line, result.error);
+        code = 1;
+      } else {
+        line += '[';
+        for (size_t k = 0; k < result.items.size(); ++k) {
+          if (k) line += ',';
+          appendItem(line, result.items[k]);
+        }
+        line += ']';
+      }
+    }
+    line += '\n';
+    out << line;
+  }
+  out.flush();
+  return code;
+}
+
 }  // namespace
 
 int runCli(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
@@ -118,6 +354,7 @@ int runCli(const std::vector<std::string>& args, std::istream& in, std::ostream&
   }
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "convert") return convert(rest, in, out, err);
+  if (args[0] == "fhirpath") return fhirpathCommand(rest, in, out, err);
   err << "fhir-gateway: unknown command '" << args[0] << "'\n" << kUsage;
   return 2;
 }

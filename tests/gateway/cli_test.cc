@@ -1,4 +1,5 @@
-// The command line (hoa::gateway::runCli): exit codes and diagnostics of `convert`.
+// The command line (hoa::gateway::runCli): exit codes and diagnostics of `convert`, and
+// the output of `fhirpath` (one compact JSON line per expression).
 // Malformed inputs come from the corpus of tests/data/malformed/; their expected line and
 // column are read from its manifest, cases.json, the same one the FHIR tests check.
 #include "gateway/cli.h"
@@ -182,6 +183,176 @@ TEST_F(CliConvert, XmlOutputCanBeReadBack) {
   }
   CliRun back = cli({"convert", "--package", package_.string(), "--to", "json", "-"}, toXml.out);
   EXPECT_EQ(back.code, 0) << "the XML written cannot be read back:\n" << back.err;
+}
+
+
+// --- fhirpath ------------------------------------------------------------------------
+
+// The lines of the output, each checked to be one JSON value (compact: no line breaks
+// inside).
+std::vector<std::string> outputLines(const std::string& out) {
+  std::vector<std::string> lines;
+  std::istringstream ss(out);
+  for (std::string line; std::getline(ss, line);) {
+    json::Error err;
+    json::Document doc = json::Document::parse(line, err);
+    EXPECT_FALSE(err) << "not JSON: " << line << ": " << err.message;
+    lines.push_back(line);
+  }
+  EXPECT_TRUE(out.empty() || out.back() == '\n') << "the last line is not terminated";
+  return lines;
+}
+
+class CliFhirPath : public CliConvert {
+ protected:
+  // fhir-gateway fhirpath --package P [--input FILE] EXPR...
+  CliRun run(const std::string& input, const std::vector<std::string>& exprs,
+             const std::string& stdinText = {}) {
+    std::vector<std::string> args = {"fhirpath", "--package", package_.string()};
+    if (!input.empty()) {
+      args.push_back("--input");
+      args.push_back(input);
+    }
+    args.push_back("--");
+    args.insert(args.end(), exprs.begin(), exprs.end());
+    return cli(args, stdinText);
+  }
+};
+
+TEST_F(CliFhirPath, SeveralExpressionsOneLineEach) {
+  CliRun r = run(write("p.json", kGoodJson).string(),
+                 {"name.given", "birthDate", "active", "name.given.count()", "gender",
+                  "name.given | name.family", "'say \"hi\"\\\\' + birthDate.toString()"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(r.err.empty()) << r.err;
+  std::vector<std::string> lines = outputLines(r.out);
+  ASSERT_EQ(lines.size(), 7u) << r.out;
+  EXPECT_EQ(lines[0], R"([{"type":"string","value":"Ann"}])");
+  EXPECT_EQ(lines[1], R"([{"type":"date","value":"1970-01-01"}])");
+  EXPECT_EQ(lines[2], R"([{"type":"boolean","value":"true"}])");
+  EXPECT_EQ(lines[3], R"([{"type":"integer","value":"1"}])");
+  EXPECT_EQ(lines[4], "[]");
+  EXPECT_EQ(lines[5], R"([{"type":"string","value":"Ann"},{"type":"string","value":"Lee"}])");
+  // Escaped in the FHIRPath literal ('\\' is one backslash), escaped again in JSON.
+  EXPECT_EQ(lines[6], R"([{"type":"string","value":"say \"hi\"\\1970-01-01"}])");
+}
+
+TEST_F(CliFhirPath, ComplexResultsAreFhirJson) {
+  const std::string obs =
+      R"({"resourceType": "Observation", "id": "o1", "status": "final", "code": {"text": "weight"},)"
+      R"( "valueQuantity": {"value": 1.50, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}})";
+  const std::string pat =
+      R"({"resourceType": "Patient", "name": [{"use": "official", "family": "Lee", "given": ["Ann", "B"]}],)"
+      R"( "_birthDate": {"extension": [{"url": "http://example.org/x", "valueBoolean": true}]},)"
+      R"( "contained": [{"resourceType": "Organization", "id": "org", "name": "Acme"}]})";
+  CliRun r = run(write("o.json", obs).string(), {"value", "value.value", "Observation"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  std::vector<std::string> lines = outputLines(r.out);
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  // Numbers stay numbers, with their exact text; the choice element is the Quantity.
+  EXPECT_EQ(lines[0],
+            R"([{"type":"Quantity","value":{"value":1.50,"unit":"mg","system":"http://unitsofmeasure.org","code":"mg"}}])");
+  EXPECT_EQ(lines[1], R"([{"type":"decimal","value":"1.50"}])");
+  // A resource is written with its resourceType, as convert writes it.
+  EXPECT_EQ(lines[2],
+            R"([{"type":"Observation","value":{"resourceType":"Observation","id":"o1","status":"final",)"
+            R"("code":{"text":"weight"},"valueQuantity":{"value":1.50,"unit":"mg","system":"http://unitsofmeasure.org","code":"mg"}}}])");
+
+  r = run(write("p.json", pat).string(), {"name", "birthDate", "contained", "name.given[1]"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  lines = outputLines(r.out);
+  ASSERT_EQ(lines.size(), 4u) << r.out;
+  // Repeating elements are arrays even with one item.
+  EXPECT_EQ(lines[0],
+            R"([{"type":"HumanName","value":{"use":"official","family":"Lee","given":["Ann","B"]}}])");
+  // A primitive without a value: its id and extensions, as in "_birthDate".
+  EXPECT_EQ(lines[1],
+            R"([{"type":"date","value":{"extension":[{"url":"http://example.org/x","valueBoolean":true}]}}])");
+  EXPECT_EQ(lines[2],
+            R"([{"type":"Organization","value":{"resourceType":"Organization","id":"org","name":"Acme"}}])");
+  EXPECT_EQ(lines[3], R"([{"type":"string","value":"B"}])");
+}
+
+TEST_F(CliFhirPath, XmlInput) {
+  CliRun r = run(write("p.xml", kGoodXml).string(),
+                 {"name.family", "active and name.exists()", "name"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  std::vector<std::string> lines = outputLines(r.out);
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  EXPECT_EQ(lines[0], R"([{"type":"string","value":"Lee"}])");
+  EXPECT_EQ(lines[1], R"([{"type":"boolean","value":"true"}])");
+  EXPECT_EQ(lines[2], R"([{"type":"HumanName","value":{"family":"Lee","given":["Ann"]}}])");
+
+  // The same from standard input.
+  r = run("-", {"name.given"}, kGoodXml);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "[{\"type\":\"string\",\"value\":\"Ann\"}]\n");
+}
+
+TEST_F(CliFhirPath, InvalidExpressionIsAnErrorOnItsLine) {
+  CliRun r = run(write("p.json", kGoodJson).string(),
+                 {"name.given", "name.where(use = 'official'", "1 + 1", "name.foo",
+                  "(1 | 2).single()", "birthDate"});
+  EXPECT_EQ(r.code, 1);
+  std::vector<std::string> lines = outputLines(r.out);
+  ASSERT_EQ(lines.size(), 6u) << r.out;
+  EXPECT_EQ(lines[0], R"([{"type":"string","value":"Ann"}])");
+  // A syntax error: the message has its position.
+  EXPECT_TRUE(lines[1].starts_with(R"({"error":"line 1, column )")) << lines[1];
+  EXPECT_EQ(lines[2], R"([{"type":"integer","value":"2"}])");
+  // Checked against the input's type: a Patient has no element foo.
+  EXPECT_TRUE(lines[3].starts_with(R"({"error":"line 1, column 6: )")) << lines[3];
+  EXPECT_NE(lines[3].find("foo"), std::string::npos) << lines[3];
+  // An evaluation error: single() on two items.
+  EXPECT_TRUE(lines[4].starts_with(R"({"error":")")) << lines[4];
+  EXPECT_EQ(lines[5], R"([{"type":"date","value":"1970-01-01"}])");
+}
+
+TEST_F(CliFhirPath, WithoutInput) {
+  CliRun r = cli({"fhirpath", "--package", package_.string(), "1 + 1", "'a' & 'b'", "{}",
+                  "name.given", "2.0 / 4", "@2024-01-02", "4 'mg'", "1.type()"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_TRUE(r.err.empty()) << r.err;
+  std::vector<std::string> lines = outputLines(r.out);
+  ASSERT_EQ(lines.size(), 8u) << r.out;
+  EXPECT_EQ(lines[0], R"([{"type":"integer","value":"2"}])");
+  EXPECT_EQ(lines[1], R"([{"type":"string","value":"ab"}])");
+  EXPECT_EQ(lines[2], "[]");
+  EXPECT_EQ(lines[3], "[]");  // no focus, no type to check against: empty
+  EXPECT_EQ(lines[4], R"([{"type":"decimal","value":"0.5"}])");
+  EXPECT_EQ(lines[5], R"([{"type":"date","value":"2024-01-02"}])");
+  EXPECT_EQ(lines[6], R"([{"type":"Quantity","value":"4 'mg'"}])");
+  // type(): the namespace and name.
+  EXPECT_NE(lines[7].find(R"("value":{"namespace":"System","name":"Integer"})"), std::string::npos)
+      << lines[7];
+}
+
+TEST_F(CliFhirPath, UsageErrorsExitTwo) {
+  const fs::path good = write("p.json", kGoodJson);
+  const fs::path bad = write("bad.json", R"({"resourceType": "Patient", "bogus": 1})");
+  const std::vector<std::vector<std::string>> usage = {
+      {"fhirpath"},                                          // no expression
+      {"fhirpath", "--input", good.string()},                // no expression
+      {"fhirpath", "--input", (tmp_ / "absent.json").string(), "name"},  // unreadable
+      {"fhirpath", "--input", bad.string(), "name"},         // invalid input
+      {"fhirpath", "--bogus", "name"},                       // unknown option
+      {"fhirpath", "--input"},                               // option without its value
+  };
+  for (auto args : usage) {
+    args.insert(args.begin() + 1, {"--package", package_.string()});
+    std::string joined;
+    for (const auto& a : args) joined += " " + a;
+    SCOPED_TRACE("fhir-gateway" + joined);
+    CliRun r = cli(args);
+    EXPECT_EQ(r.code, 2);
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_FALSE(r.err.empty());
+  }
+  CliRun r = cli({"fhirpath", "--package", package_.string(), "--input", bad.string(), "name"});
+  EXPECT_NE(r.err.find("bogus"), std::string::npos) << r.err;
+  r = cli({"fhirpath", "--package", package_.string(), "--input", "-", "name"}, "{not json");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("<stdin>: fatal: line 1, column "), std::string::npos) << r.err;
 }
 
 }  // namespace
