@@ -28,9 +28,11 @@ class Decimal {
   Decimal() = default;
   Decimal(int128 mantissa, int scale) : mantissa_(mantissa), scale_(scale) {}
   static Decimal fromInt(int64_t v) { return Decimal(v, 0); }
-  // Parses FHIR/FHIRPath decimal text: -?digits(.digits)?([eE][+-]?digits)?. An exponent
+  // Parses FHIR/FHIRPath decimal text: [+-]?digits(.digits)?([eE][+-]?digits)?. An exponent
   // is folded into the scale (1.5e2 -> 150, 1E-22 -> scale 22). Fails on any other text
-  // and on values that do not fit.
+  // and on values that do not fit (more than 38 significant digits, or more than
+  // kMaxScale digits after the point unless the excess digits are zeros, which are
+  // dropped). "-0.0" keeps its sign for printing.
   static std::optional<Decimal> parse(std::string_view text);
   // The nearest decimal of a double with at most `significantDigits` significant digits,
   // trailing zeros after the point removed (used for sqrt, ln, exp, log, power).
@@ -67,7 +69,8 @@ class Decimal {
   Decimal floor() const;    // scale 0
   Decimal ceiling() const;  // scale 0
   Decimal truncate() const; // scale 0
-  // Same value with the given scale (adds zeros, or rounds when reducing).
+  // Same value with the given scale (adds zeros, or rounds when reducing); unchanged when
+  // the added zeros would not fit in 38 digits.
   Decimal rescale(int scale) const;
 
   // Numeric comparison regardless of scale: -1, 0, 1.
