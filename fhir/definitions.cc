@@ -163,6 +163,10 @@ struct Registry::Impl {
         for (const json::Value* ty : *types) {
           ElementType et;
           et.code = std::string(typeCode(*ty));
+          // R4 declares Resource.id as System.String with FHIR type string, while the
+          // specification (and FHIRPath's type()) says id.
+          if (t.kind == TypeKind::Resource && rest == "id" && prefix == t.name && et.code == "string")
+            et.code = "id";
           et.raw = ty;
           def.types.push_back(std::move(et));
         }

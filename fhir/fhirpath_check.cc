@@ -274,7 +274,8 @@ class Checker {
       return r;
     }
     std::vector<SType> args;
-    for (size_t i = 1; i < n.args.size(); ++i) args.push_back(argType(i));
+    bool typeArg = name == "is" || name == "as" || name == "ofType";
+    for (size_t i = 1; i < n.args.size() && !typeArg; ++i) args.push_back(argType(i));
     if (n.fn->singletonInput && isStringFunction(name) && !in.unknown && !in.empty() &&
         !(valueBits(in) & kStr) && hasComplexOrNonString(in))
       error(n, "function '" + name + "' needs a string, but the input is " + describe(in));

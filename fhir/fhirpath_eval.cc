@@ -772,11 +772,15 @@ void eval(const Ast& n, const Frame& f, EvalState& st, Coll& out) {
     case Op::As: {
       Coll v = st.coll();
       eval(*n.args[0], f, st, v);
-      const Item* x = single(v, n, st, n.op == Op::Is ? "'is'" : "'as'");
-      if (!x) return;
-      bool is = itemIs(*x, n.type, n.op == Op::As);
-      if (n.op == Op::Is) out.push_back(Item::boolean(is));
-      else if (is) out.push_back(*x);
+      if (n.op == Op::As) {
+        // Search parameters apply 'as' to repeating elements ((useContext.value as
+        // CodeableConcept)): on several items it keeps those of the type, like ofType().
+        for (const Item& x : v)
+          if (itemIs(x, n.type, true)) out.push_back(x);
+        return;
+      }
+      const Item* x = single(v, n, st, "'is'");
+      if (x) out.push_back(Item::boolean(itemIs(*x, n.type, false)));
       return;
     }
     case Op::Union: {

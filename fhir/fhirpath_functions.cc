@@ -1221,8 +1221,9 @@ FN(sort) {
       const auto& a = keys[x][k];
       const auto& b = keys[y][k];
       if (!a && !b) continue;
-      if (!a) return !desc;
-      if (!b) return desc;
+      // An empty key sorts as the greatest value: last ascending, first descending.
+      if (!a) return desc;
+      if (!b) return !desc;
       auto c = itemCompare(*a, *b, call, st);
       if (!c || *c == 0) continue;
       return desc ? *c > 0 : *c < 0;
