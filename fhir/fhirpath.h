@@ -188,8 +188,9 @@ struct Environment {
   // now()/today()/timeOfDay() for this evaluation; default: the wall clock, local offset.
   std::optional<Temporal> now;
   // Limits on work: evaluation stops with an error past these.
-  size_t maxItems = 1'000'000;  // items in any intermediate collection
-  unsigned maxRecursion = 200;  // nested repeat()/descendants()/function depth
+  size_t maxItems = 1'000'000;    // items in any one collection
+  size_t maxSteps = 50'000'000;   // items produced over the whole evaluation (CPU bound)
+  unsigned maxRecursion = 200;    // nesting of function calls during evaluation
 };
 
 struct Result {

@@ -107,8 +107,10 @@ const Temporal& EvalState::now() {
 }
 
 void addChecked(Coll& out, const Item& item, const Ast& at, EvalState& st) {
-  if (++st.items > st.env.maxItems * 4 || out.size() >= st.env.maxItems)
-    st.fail(at, "evaluation exceeds the limit of " + std::to_string(st.env.maxItems) + " items");
+  if (out.size() >= st.env.maxItems)
+    st.fail(at, "a collection exceeds the limit of " + std::to_string(st.env.maxItems) + " items");
+  if (++st.items > st.env.maxSteps)
+    st.fail(at, "evaluation exceeds the work limit of " + std::to_string(st.env.maxSteps) + " items");
   out.push_back(item);
 }
 

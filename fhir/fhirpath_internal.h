@@ -67,6 +67,7 @@ const FunctionDef* findFunction(std::string_view name);
 struct Ast {
   Op op = Op::Empty;
   uint32_t pos = 0;    // byte offset in the text, for errors
+  uint32_t height = 1; // levels of the tree below and including this node
   std::string name;    // Member, Function, Variable; Literal string storage
   Item literal;        // Literal
   const FunctionDef* fn = nullptr;

@@ -318,10 +318,21 @@ class Parser {
     n->pos = pos;
     return n;
   }
-  static std::unique_ptr<Ast> binary(Op op, uint32_t pos, std::unique_ptr<Ast> l, std::unique_ptr<Ast> r) {
+  std::unique_ptr<Ast> binary(Op op, uint32_t pos, std::unique_ptr<Ast> l, std::unique_ptr<Ast> r) {
     auto n = node(op, pos);
     n->args.push_back(std::move(l));
     n->args.push_back(std::move(r));
+    return grown(std::move(n));
+  }
+
+  // Sets the node's height from its children; the evaluator recurses once per level, so
+  // the height is bounded like the nesting of the text.
+  std::unique_ptr<Ast> grown(std::unique_ptr<Ast> n) {
+    uint32_t h = 0;
+    for (const auto& a : n->args)
+      if (a) h = std::max(h, a->height);
+    n->height = h + 1;
+    if (n->height > maxDepth_) throw ParseError{"expression nests too deeply", n->pos};
     return n;
   }
 
@@ -365,7 +376,6 @@ class Parser {
   }
 
   std::unique_ptr<Ast> expression(int level) {
-    Guard g(*this, peek().pos);
     if (level == kUnary) return unary();
     if (level == kImplies) {
       auto left = expression(kOr);
@@ -385,7 +395,7 @@ class Parser {
         auto n = node(op, pos);
         n->args.push_back(std::move(left));
         n->type = typeSpecifier();
-        left = std::move(n);
+        left = grown(std::move(n));
         continue;
       }
       auto right = expression(level + 1);
@@ -426,7 +436,7 @@ class Parser {
       auto operand = unary();
       auto n = node(neg ? Op::Negate : Op::Plus, pos);
       n->args.push_back(std::move(operand));
-      return n;
+      return grown(std::move(n));
     }
     return postfix(term());
   }
@@ -480,18 +490,19 @@ class Parser {
         }
       }
       expectOp(")");
-      return n;
+      return grown(std::move(n));
     }
     auto n = node(Op::Member, pos);
     n->typeHead = !input;
     n->name = std::move(name);
     n->args.push_back(std::move(input));
-    return n;
+    return grown(std::move(n));
   }
 
   std::unique_ptr<Ast> term() {
     const Token& tk = peek();
     uint32_t pos = tk.pos;
+    Guard g(*this, pos);  // parentheses and arguments nest the parser's recursion
     switch (tk.kind) {
       case Tok::End:
         throw ParseError{"expected an expression, found the end of the text", pos};
