@@ -654,7 +654,7 @@ FN(replace) {
   out.push_back(st.str(std::move(r)));
 }
 
-constexpr size_t kMaxRegexInput = 16 * 1024;
+constexpr size_t kMaxRegexInput = 2 * 1024;  // std::regex recurses per character
 
 const std::regex& regexFor(const Ast& call, std::string_view pattern, bool full, EvalState& st,
                            std::unique_ptr<std::regex>& holder) {
