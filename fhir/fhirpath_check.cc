@@ -259,6 +259,8 @@ class Checker {
     // Lambda arguments see $this of the input's type; others the caller's.
     SType item = in;
     item.unordered = false;
+    // repeat() applies its projection to its own results too: their type is not known.
+    if (name == "repeat") item = SType::any();
     auto argType = [&](size_t i) -> SType {
       bool lambda = n.fn->lambdaArgs & (1u << (i - 1));
       return lambda ? check(*n.args[i], item, item) : check(*n.args[i], focus, thisType);

@@ -298,6 +298,8 @@ std::optional<bool> nodesEqual(const Node* a, const Node* b, EvalState& st, bool
   return childrenEqual(a, b, st, equivalent);
 }
 
+// String equivalence: case-insensitive (Unicode letters too) with runs of whitespace
+// treated as one space and ends trimmed.
 std::string normalizeForEquivalence(std::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -309,9 +311,9 @@ std::string normalizeForEquivalence(std::string_view s) {
     }
     if (space) out += ' ';
     space = false;
-    out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+    out += c;
   }
-  return out;
+  return lowerUnicode(out);
 }
 
 }  // namespace
@@ -499,6 +501,7 @@ void arithmetic(const Ast& n, const Frame& f, EvalState& st, Coll& out) {
     return;
   }
   if (ka == ItemKind::Integer && kb == ItemKind::Integer && n.op != Op::Div) {
+    // FHIRPath integers are 32-bit; a result outside that range is empty (N1 6.6).
     int64_t x = a.integer(), y = b.integer(), r64 = 0;
     switch (n.op) {
       case Op::Add: if (__builtin_add_overflow(x, y, &r64)) return; break;
@@ -514,6 +517,7 @@ void arithmetic(const Ast& n, const Frame& f, EvalState& st, Coll& out) {
         break;
       default: bad();
     }
+    if (r64 > INT32_MAX || r64 < INT32_MIN) return;
     out.push_back(Item::integer(r64));
     return;
   }
@@ -749,6 +753,7 @@ void eval(const Ast& n, const Frame& f, EvalState& st, Coll& out) {
       bool neg = n.op == Op::Negate;
       switch (x.kind()) {
         case ItemKind::Integer:
+          if (neg && -x.integer() > INT32_MAX) return;  // -(-2^31) overflows: empty
           out.push_back(Item::integer(neg ? -x.integer() : x.integer()));
           return;
         case ItemKind::Decimal:

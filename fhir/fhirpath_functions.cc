@@ -161,10 +161,12 @@ FN(repeat) {
       Coll r = st.coll();
       evalLambda(call, 1, current[i], static_cast<int64_t>(i), f, st, r);
       for (const Item& it : r) {
+        // New items as the equals operator decides (N1 5.2.3), nodes by identity first.
         bool seen = false;
         for (size_t j = start; j < out.size() && !seen; ++j) {
-          if (out[j].isNode() && it.isNode()) seen = out[j].node() == it.node();
-          else {
+          if (out[j].isNode() && it.isNode() && out[j].node() == it.node()) {
+            seen = true;
+          } else {
             auto e = itemEquals(out[j], it, st);
             seen = e && *e;
           }
@@ -625,6 +627,18 @@ void caseFn(const Ast& call, const Coll& in, EvalState& st, Coll& out, bool uppe
   out.push_back(st.str(encode(a)));
 }
 FN(upper) { (void)f; caseFn(call, in, st, out, true); }
+
+}  // namespace
+
+std::string lowerUnicode(std::string_view s) {
+  if (ascii(s)) return lowerAscii(s);
+  std::u32string a = decode(s);
+  for (char32_t& c : a) c = caseMap(c, false);
+  return encode(a);
+}
+
+namespace {
+
 FN(lower) { (void)f; caseFn(call, in, st, out, false); }
 
 FN(replace) {
@@ -929,7 +943,11 @@ FN(abs) {
   (void)f;
   auto v = numberInput(call, in, st, true);
   if (!v) return;
-  if (v->kind() == ItemKind::Integer) return out.push_back(Item::integer(v->integer() < 0 ? -v->integer() : v->integer()));
+  if (v->kind() == ItemKind::Integer) {
+    int64_t a = v->integer() < 0 ? -v->integer() : v->integer();
+    if (a <= INT32_MAX) out.push_back(Item::integer(a));  // |-2^31| overflows: empty
+    return;
+  }
   if (v->kind() == ItemKind::Decimal) return out.push_back(st.dec(v->decimal().abs()));
   out.push_back(st.qty(Quantity(v->quantity().value().abs(), v->quantity().unit())));
 }
@@ -991,8 +1009,8 @@ FN(power) {
   if (!ex) return;
   if (v->kind() == ItemKind::Integer && ex->kind() == ItemKind::Integer && ex->integer() >= 0) {
     int64_t r = 1, b = v->integer();
-    for (int64_t i = 0; i < ex->integer(); ++i)
-      if (__builtin_mul_overflow(r, b, &r)) return;
+    for (int64_t i = 0; i < ex->integer() && r != 0; ++i)
+      if (__builtin_mul_overflow(r, b, &r) || r > INT32_MAX || r < INT32_MIN) return;  // overflow: empty
     return out.push_back(Item::integer(r));
   }
   double r = std::pow(dec(*v).toDouble(), dec(*ex).toDouble());

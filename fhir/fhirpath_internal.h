@@ -171,6 +171,8 @@ bool itemIs(const Item& item, const TypeRef& t, bool exactPrimitives);
 // String form used by toString() and string functions.
 std::optional<std::string> itemString(const Item& item, EvalState& st);
 void addChecked(Coll& out, const Item& item, const Ast& at, EvalState& st);
+// Lower case of a UTF-8 string (Latin-1, Latin Extended-A, Greek and Cyrillic letters too).
+std::string lowerUnicode(std::string_view s);
 
 // Resolves a type name (is/as/ofType); false when no such type.
 bool resolveType(const Registry& reg, TypeRef& t);

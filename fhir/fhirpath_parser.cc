@@ -1,4 +1,5 @@
 // FHIRPath lexer, parser and compile-time checks.
+#include <cctype>
 #include <cstring>
 
 #include "fhir/fhirpath_internal.h"
@@ -165,6 +166,10 @@ class Lexer {
           case 'r': out += '\r'; break;
           case 't': out += '\t'; break;
           case 'u': {
+            if (!isHex4(i_)) {
+              out += 'u';  // not an escape: the '\' is ignored
+              break;
+            }
             uint32_t cp = hex4(i_ - 2);
             if (cp >= 0xD800 && cp <= 0xDBFF && s_.substr(i_, 2) == "\\u") {
               i_ += 2;
@@ -176,7 +181,9 @@ class Lexer {
             break;
           }
           default:
-            throw ParseError{std::string("invalid escape '\\") + e + "'", static_cast<uint32_t>(i_ - 2)};
+            // N1 4.1.2: a '\' before anything else is ignored.
+            out += e;
+            break;
         }
         continue;
       }
@@ -187,6 +194,13 @@ class Lexer {
       throw ParseError{std::string(q == '\'' ? "string" : "identifier") + " is not closed", start};
     ++i_;
     return out;
+  }
+
+  bool isHex4(size_t at) const {
+    if (at + 4 > s_.size()) return false;
+    for (size_t k = 0; k < 4; ++k)
+      if (!std::isxdigit(static_cast<unsigned char>(s_[at + k]))) return false;
+    return true;
   }
 
   uint32_t hex4(size_t escapePos) {
@@ -434,6 +448,11 @@ class Parser {
       bool neg = next().text == "-";
       Guard g(*this, pos);
       auto operand = unary();
+      if (neg && operand->op == Op::Literal && operand->literal.kind() == ItemKind::Integer) {
+        operand->literal = Item::integer(-operand->literal.integer());  // -2147483648 is valid
+        operand->pos = pos;
+        return operand;
+      }
       auto n = node(neg ? Op::Negate : Op::Plus, pos);
       n->args.push_back(std::move(operand));
       return grown(std::move(n));
@@ -526,14 +545,17 @@ class Parser {
         }
         auto n = node(Op::Literal, pos);
         if (text.find('.') == std::string::npos) {
-          // Integers are 32-bit in FHIRPath; larger literals are decimals.
+          // Integers are 32-bit in FHIRPath (N1 4.1.3); a larger literal is an error.
           errno = 0;
           char* end = nullptr;
           long long v = std::strtoll(text.c_str(), &end, 10);
-          if (errno == 0 && v <= 2147483647LL) {
-            n->literal = Item::integer(v);
-            return n;
-          }
+          if (errno != 0 || v > 2147483648LL)
+            throw ParseError{"integer " + text + " is out of range (FHIRPath integers are 32-bit; write " +
+                                 text + ".0 for a decimal)",
+                             pos};
+          // 2147483648 is only valid negated; as an operand of '-' it is folded below.
+          n->literal = Item::integer(v);
+          return n;
         }
         auto d = Decimal::parse(text);
         if (!d) throw ParseError{"number '" + text + "' is out of range", pos};
@@ -632,6 +654,10 @@ struct Resolver {
     for (auto& a : n.args)
       if (a) walk(*a);
     switch (n.op) {
+      case Op::Literal:
+        if (n.literal.kind() == ItemKind::Integer && n.literal.integer() > 2147483647LL)
+          error(n, "integer 2147483648 is out of range (FHIRPath integers are 32-bit)");
+        break;
       case Op::Variable:
         variable(n);
         break;

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <utility>
+#include <vector>
 
 namespace hoa::fhir::fhirpath {
 namespace {
@@ -1007,19 +1008,33 @@ std::optional<Temporal> Temporal::add(const Temporal& t, const Quantity& q, bool
       if (t.precision == Precision::Year) n = n / 12 * 12;
       if (!addMonths(r, n)) return std::nullopt;
       return r;
-    case TimeUnit::Week:
-    case TimeUnit::Day:
-      if (isTime || t.precision < Precision::Day) return std::nullopt;
-      if (n > 10000000 || n < -10000000) return std::nullopt;
-      if (!addMs(r, n * unitMs(*unit))) return std::nullopt;
-      return r;
     default:
       break;
   }
-  // Hours and finer.
-  if (t.kind == TemporalKind::Date || (!isTime && t.precision < Precision::Day)) {
-    return std::nullopt;
+  // Weeks, days and finer on a date, or on a value of year or month precision: the
+  // quantity is converted to the value's finest unit and truncated (N1 6.7.1: @2016 + 365
+  // days = @2017), with a month of 30 days and a year of 365.
+  bool dayOrCoarser = t.kind == TemporalKind::Date || t.precision <= Precision::Day;
+  if (!isTime && (dayOrCoarser || *unit == TimeUnit::Week || *unit == TimeUnit::Day) &&
+      (t.kind == TemporalKind::Date || t.precision < Precision::Day || *unit == TimeUnit::Week ||
+       *unit == TimeUnit::Day)) {
+    if (n > 10000000000LL || n < -10000000000LL) return std::nullopt;
+    int64_t ms;
+    if (__builtin_mul_overflow(n, unitMs(*unit), &ms)) return std::nullopt;
+    if (t.precision >= Precision::Day) {
+      if (t.kind != TemporalKind::Date && t.precision > Precision::Day) {
+        if (!addMs(r, ms)) return std::nullopt;  // a DateTime with a time: exact
+        return r;
+      }
+      int64_t days = ms / kMsPerDay;
+      if (days > 4000000 || days < -4000000 || !addMs(r, days * kMsPerDay)) return std::nullopt;
+      return r;
+    }
+    int64_t months = t.precision == Precision::Month ? ms / (30 * kMsPerDay) : ms / (365 * kMsPerDay) * 12;
+    if (!addMonths(r, months)) return std::nullopt;
+    return r;
   }
+  if (isTime && (*unit == TimeUnit::Week || *unit == TimeUnit::Day)) return std::nullopt;
   int64_t ms;
   if (__builtin_mul_overflow(n, unitMs(*unit), &ms)) return std::nullopt;
   int64_t step = isTime || t.precision >= Precision::Hour ? precisionMs(t.precision) : kMsPerDay;
@@ -1200,13 +1215,113 @@ bool Quantity::comparable(const Quantity& a, const Quantity& b) {
 std::optional<Quantity> Quantity::add(const Quantity& a, const Quantity& b, bool subtract) {
   UnitInfo ua = unitInfo(a.unit_), ub = unitInfo(b.unit_);
   if (!calendarCompatible(ua, ub)) return std::nullopt;
-  std::optional<Decimal> bv = ua.code == ub.code ? std::optional<Decimal>(b.value_)
-                                                 : ucum::convert(b.value_, ub.code, ua.code);
-  if (!bv) return std::nullopt;
-  std::optional<Decimal> v = subtract ? a.value_.sub(*bv) : a.value_.add(*bv);
+  // The result is in the finer unit of the two (N1 6.6: 3 'm' + 3 'cm' = 303 'cm').
+  bool intoA = true;
+  if (ua.code != ub.code) {
+    std::optional<ucum::Canonical> ca = ucum::canonicalize(ua.code);
+    std::optional<ucum::Canonical> cb = ucum::canonicalize(ub.code);
+    if (!ca || !cb || !ca->sameDimensions(*cb)) return std::nullopt;
+    intoA = ca->factor.compare(cb->factor) <= 0;
+  }
+  std::optional<Decimal> av = a.value_, bv = b.value_;
+  if (ua.code != ub.code) {
+    if (intoA) bv = ucum::convert(b.value_, ub.code, ua.code);
+    else av = ucum::convert(a.value_, ua.code, ub.code);
+  }
+  if (!av || !bv) return std::nullopt;
+  std::optional<Decimal> v = subtract ? av->sub(*bv) : av->add(*bv);
   if (!v) return std::nullopt;
-  return Quantity(*v, a.unit_);
+  return Quantity(*v, intoA ? a.unit_ : b.unit_);
 }
+
+namespace {
+
+// Simple unit products ("cm", "cm2", "kg/m2", "mm[Hg].s-1") as atom -> exponent, in the
+// order of first appearance; nullopt for anything with parentheses, annotations or
+// numeric factors, which are then combined without simplification.
+std::optional<std::vector<std::pair<std::string, int>>> unitTerms(std::string_view u) {
+  std::vector<std::pair<std::string, int>> terms;
+  if (u == "1") return terms;
+  int sign = 1;
+  size_t i = 0;
+  if (!u.empty() && u[0] == '/') {
+    sign = -1;
+    i = 1;
+  }
+  while (i <= u.size()) {
+    size_t j = i;
+    int depth = 0;
+    while (j < u.size() && (depth > 0 || (u[j] != '.' && u[j] != '/'))) {
+      if (u[j] == '[') ++depth;
+      if (u[j] == ']') --depth;
+      ++j;
+    }
+    std::string_view term = u.substr(i, j - i);
+    if (term.empty() || term.find_first_of("(){}*^") != std::string_view::npos) return std::nullopt;
+    size_t k = term.size();
+    while (k > 0 && term[k - 1] >= '0' && term[k - 1] <= '9') --k;
+    bool neg = k > 0 && k < term.size() && (term[k - 1] == '-' || term[k - 1] == '+');
+    size_t atomEnd = neg ? k - 1 : k;
+    if (atomEnd == 0) return std::nullopt;
+    int exp = 1;
+    if (k < term.size()) {
+      exp = 0;
+      for (size_t p = k; p < term.size(); ++p) exp = exp * 10 + (term[p] - '0');
+      if (exp > 99) return std::nullopt;
+      if (term[k - 1] == '-') exp = -exp;
+    }
+    std::string atom(term.substr(0, atomEnd));
+    bool found = false;
+    for (auto& [a, e] : terms)
+      if (a == atom) {
+        e += sign * exp;
+        found = true;
+      }
+    if (!found) terms.emplace_back(std::move(atom), sign * exp);
+    if (j >= u.size()) break;
+    sign = u[j] == '/' ? -1 : 1;
+    i = j + 1;
+  }
+  return terms;
+}
+
+// The unit of a product (sign 1) or quotient (sign -1) of two units.
+std::string combineUnits(std::string_view a, std::string_view b, int sign) {
+  auto ta = unitTerms(a), tb = unitTerms(b);
+  if (!ta || !tb) {
+    std::string unit(a);
+    unit.push_back(sign > 0 ? '.' : '/');
+    unit += wrapUnit(b);
+    return unit;
+  }
+  for (auto& [atom, e] : *tb) {
+    bool found = false;
+    for (auto& [a2, e2] : *ta)
+      if (a2 == atom) {
+        e2 += sign * e;
+        found = true;
+      }
+    if (!found) ta->emplace_back(atom, sign * e);
+  }
+  // UCUM reads '.' and '/' left to right: g/m/s is g/(m.s), so each divisor gets its '/'.
+  std::string num, den;
+  for (const auto& [atom, e] : *ta) {
+    if (e == 0) continue;
+    int x = e > 0 ? e : -e;
+    if (e > 0) {
+      if (!num.empty()) num.push_back('.');
+      num += atom;
+    } else {
+      den.push_back('/');
+      den += atom;
+    }
+    if (x != 1) (e > 0 ? num : den) += std::to_string(x);
+  }
+  if (num.empty() && den.empty()) return "1";
+  return (num.empty() ? "1" : num) + den;
+}
+
+}  // namespace
 
 std::optional<Quantity> Quantity::mul(const Quantity& a, const Quantity& b) {
   std::optional<Decimal> v = a.value_.mul(b.value_);
@@ -1214,10 +1329,7 @@ std::optional<Quantity> Quantity::mul(const Quantity& a, const Quantity& b) {
   UnitInfo ua = unitInfo(a.unit_), ub = unitInfo(b.unit_);
   if (ub.code == "1") return Quantity(*v, a.unit_);
   if (ua.code == "1") return Quantity(*v, b.unit_);
-  std::string unit(ua.code);
-  unit.push_back('.');
-  unit += wrapUnit(ub.code);
-  return Quantity(*v, std::move(unit));
+  return Quantity(*v, combineUnits(ua.code, ub.code, 1));
 }
 
 std::optional<Quantity> Quantity::div(const Quantity& a, const Quantity& b) {
@@ -1226,10 +1338,7 @@ std::optional<Quantity> Quantity::div(const Quantity& a, const Quantity& b) {
   UnitInfo ua = unitInfo(a.unit_), ub = unitInfo(b.unit_);
   if (ub.code == "1") return Quantity(*v, a.unit_);
   if (ua.code == ub.code) return Quantity(*v, "1");
-  std::string unit(ua.code);
-  unit.push_back('/');
-  unit += wrapUnit(ub.code);
-  return Quantity(*v, std::move(unit));
+  return Quantity(*v, combineUnits(ua.code, ub.code, -1));
 }
 
 }  // namespace hoa::fhir::fhirpath

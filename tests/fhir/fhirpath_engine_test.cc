@@ -270,6 +270,34 @@ TEST_F(FhirPathEngine, ThreeValuedLogicAndEmptyPropagation) {
   EXPECT_EQ(run("(1 | 2) + 1"), "error: an arithmetic operator needs a single item but the collection has 2 items");
 }
 
+// Spec points found by differential testing against another implementation
+// (tests/fhirpath-differential/).
+TEST_F(FhirPathEngine, SpecDetailsFromDifferentialTesting) {
+  EXPECT_EQ(run("'ÆØÅ' ~ 'æøå'"), "boolean:true") << "N1 6.1.2: ignoring case, not only ASCII";
+  EXPECT_EQ(run("'Ærlig  talt ' ~ 'ærlig talt'"), "boolean:true");
+  EXPECT_EQ(run("3 'm' + 3 'cm'"), "Quantity:303 'cm'") << "N1 6.6: the more granular unit";
+  EXPECT_EQ(run("1 day + 12 hours"), "Quantity:36 hours");
+  EXPECT_EQ(run("12 'cm' * 3 'cm'"), "Quantity:36 'cm2'");
+  EXPECT_EQ(run("12 'cm2' / 3 'cm'"), "Quantity:4 'cm'");
+  EXPECT_EQ(run("@2016 + 365 days"), "date:2017") << "N1 6.7.1";
+  EXPECT_EQ(run("@2020-01 + 45 days"), "date:2020-02");
+  EXPECT_EQ(run("'\\p\\3'"), "string:p3") << "N1 4.1.2: unknown escapes drop the backslash";
+  EXPECT_EQ(run("2147483647 + 1"), "") << "N1 6.6: overflow is empty";
+  EXPECT_EQ(run("-2147483648"), "integer:-2147483648");
+  EXPECT_EQ(run("9999999999").rfind("compile error", 0), 0u) << "integers are 32-bit";
+  EXPECT_EQ(run("9999999999.0"), "decimal:9999999999.0");
+  auto p = load(kPatient);
+  EXPECT_EQ(run("name.repeat(given).count()", p.doc.root()), "integer:3") << "repeat() adds new items by =";
+  auto qr = load(R"({"resourceType": "QuestionnaireResponse", "status": "completed", "item": [
+      {"linkId": "1", "answer": [{"valueBoolean": true, "item": [{"linkId": "1.1"}]}]}]})");
+  EXPECT_EQ(run("QuestionnaireResponse.repeat(item | answer.item).linkId", qr.doc.root()), "string:1, string:1.1")
+      << "repeat() projections are not checked against the input type only";
+  auto b = load(R"({"resourceType": "Bundle", "type": "collection", "entry": [{"resource":
+      {"resourceType": "Observation", "status": "final", "code": {"coding": [{"code": "x"}]}}}]})");
+  EXPECT_EQ(run("Bundle.entry.resource.descendants().ofType(Coding).code", b.doc.root()), "code:x");
+  EXPECT_EQ(run("entry.resource.status.is(FHIR.code)", b.doc.root()), "boolean:true");
+}
+
 TEST_F(FhirPathEngine, TraceReportsToTheEnvironment) {
   auto p = load(kPatient);
   std::vector<std::string> seen;
