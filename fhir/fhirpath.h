@@ -208,8 +208,27 @@ struct Result {
 Result evaluate(const Expression& expr, const Node* focus, const Environment& env = {});
 Result evaluate(const Expression& expr, const Collection& input, const Environment& env = {});
 
+// Reusable evaluation state for hot loops (validation, indexing): no allocation per run
+// once warm. Not thread-safe: one per thread. items() stay valid until the next run().
+class Evaluator {
+ public:
+  Evaluator();
+  ~Evaluator();
+  Evaluator(const Evaluator&) = delete;
+  Evaluator& operator=(const Evaluator&) = delete;
+  // Returns false when evaluation failed (error() says why).
+  bool run(const Expression& expr, const Node* focus, const Environment& env = {});
+  const Collection& items() const;
+  const std::string& error() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
 // Convenience for invariants: the single boolean result, nullopt if empty, an error
-// string if the result is not a single boolean or evaluation failed.
+// string if the result is not a single boolean or evaluation failed. Uses a per-thread
+// Evaluator.
 struct BoolResult {
   std::optional<bool> value;
   std::string error;

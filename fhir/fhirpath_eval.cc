@@ -122,19 +122,34 @@ namespace {
 enum class Prim : uint8_t { None, Boolean, Integer, Decimal, String, Date, DateTime, Time, Quantity };
 
 Prim primOf(const TypeInfo* t) {
-  static const std::unordered_map<std::string_view, Prim> map = {
-      {"boolean", Prim::Boolean},   {"integer", Prim::Integer},     {"positiveInt", Prim::Integer},
-      {"unsignedInt", Prim::Integer}, {"decimal", Prim::Decimal},   {"date", Prim::Date},
-      {"dateTime", Prim::DateTime}, {"instant", Prim::DateTime},    {"time", Prim::Time},
-      {"string", Prim::String},     {"code", Prim::String},         {"id", Prim::String},
-      {"uri", Prim::String},        {"url", Prim::String},          {"canonical", Prim::String},
-      {"oid", Prim::String},        {"uuid", Prim::String},         {"markdown", Prim::String},
-      {"base64Binary", Prim::String}, {"xhtml", Prim::String},
-      {"Quantity", Prim::Quantity}, {"Age", Prim::Quantity},        {"Distance", Prim::Quantity},
-      {"Duration", Prim::Quantity}, {"Count", Prim::Quantity},      {"MoneyQuantity", Prim::Quantity},
-      {"SimpleQuantity", Prim::Quantity}};
-  auto it = map.find(t->name);
-  return it == map.end() ? Prim::None : it->second;
+  if (t->kind == TypeKind::Primitive) {
+    switch (t->jsonKind) {
+      case JsonKind::Boolean: return Prim::Boolean;
+      case JsonKind::Integer: return Prim::Integer;
+      case JsonKind::Decimal: return Prim::Decimal;
+      case JsonKind::Xhtml: return Prim::String;
+      case JsonKind::String: break;
+    }
+    const std::string& n = t->name;
+    switch (n.size()) {
+      case 4:
+        if (n == "date") return Prim::Date;
+        if (n == "time") return Prim::Time;
+        break;
+      case 7:
+        if (n == "instant") return Prim::DateTime;
+        break;
+      case 8:
+        if (n == "dateTime") return Prim::DateTime;
+        break;
+      default: break;
+    }
+    return Prim::String;
+  }
+  if (t->kind == TypeKind::Complex)
+    for (const TypeInfo* b = t; b; b = b->base)
+      if (b->name == "Quantity") return Prim::Quantity;
+  return Prim::None;
 }
 
 }  // namespace
@@ -681,13 +696,13 @@ void eval(const Ast& n, const Frame& f, EvalState& st, Coll& out) {
       if (v == "resource") {
         const Node* r = st.resource;
         if (r) out.push_back(Item::node(r));
-        else out.insert(out.end(), st.contextItems.begin(), st.contextItems.end());
+        else out.insert(out.end(), st.contextItems, st.contextItems + st.contextCount);
       } else if (v == "rootResource") {
         const Node* r = st.rootResource;
         if (r) out.push_back(Item::node(r));
-        else out.insert(out.end(), st.contextItems.begin(), st.contextItems.end());
+        else out.insert(out.end(), st.contextItems, st.contextItems + st.contextCount);
       } else if (v == "context") {
-        out.insert(out.end(), st.contextItems.begin(), st.contextItems.end());
+        out.insert(out.end(), st.contextItems, st.contextItems + st.contextCount);
       } else if (v == "ucum") {
         out.push_back(Item::string("http://unitsofmeasure.org"));
       } else if (v == "sct") {
@@ -888,55 +903,107 @@ void eval(const Ast& n, const Frame& f, EvalState& st, Coll& out) {
 // ---------------------------------------------------------------------------------
 // Entry points
 
-Result evaluate(const Expression& expr, const Collection& input, const Environment& env) {
-  Result res;
-  res.arena = std::make_shared<std::pmr::monotonic_buffer_resource>(2048);
-  detail::EvalState st{expr, env, res.arena.get(), input, nullptr, nullptr, nullptr, 0, 0, Temporal{}, false};
+namespace {
+
+// Runs an expression: the common core of evaluate() and Evaluator.
+void runCore(const Expression& expr, const Item* input, size_t n, const Environment& env,
+             std::pmr::memory_resource* mr, std::shared_ptr<detail::EvalState::Owned>& owned, Collection& items,
+             std::string& error) {
+  detail::EvalState st{expr, env, mr, input, n, nullptr, nullptr, std::move(owned), 0, 0, Temporal{}, false};
   st.resource = env.resource;
-  if (!st.resource && input.size() == 1 && input[0].isNode() && input[0].node()->isResource())
-    st.resource = input[0].node();
+  if (!st.resource && n == 1 && input[0].isNode() && input[0].node()->isResource()) st.resource = input[0].node();
   st.rootResource = env.rootResource ? env.rootResource : st.resource;
-  detail::Coll focus(input.begin(), input.end(), res.arena.get());
+  detail::Coll focus(input, input + n, mr);
   detail::Frame f;
   f.focus = &focus;
-  if (focus.size() == 1) {
-    f.thisItem = focus[0];
+  if (n == 1) {
+    f.thisItem = input[0];
     f.hasThis = true;
   }
-  detail::Coll out(res.arena.get());
+  detail::Coll out(mr);
+  out.reserve(8);
   try {
     detail::eval(*expr.impl().root, f, st, out);
-    res.items.assign(out.begin(), out.end());
+    items.assign(out.begin(), out.end());
   } catch (const detail::EvalError& e) {
-    res.error = e.message;
+    error = e.message;
   } catch (const std::bad_alloc&) {
-    res.error = "out of memory";
+    error = "out of memory";
   } catch (const std::regex_error& e) {
-    res.error = std::string("regular expression failed: ") + e.what();
+    error = std::string("regular expression failed: ") + e.what();
   }
-  res.owned = std::move(st.owned);
+  owned = std::move(st.owned);
+}
+
+struct ArenaBlock {
+  alignas(16) std::byte buf[1536];
+  std::pmr::monotonic_buffer_resource mr{buf, sizeof buf};
+};
+
+}  // namespace
+
+Result evaluate(const Expression& expr, const Collection& input, const Environment& env) {
+  Result res;
+  auto block = std::make_shared<ArenaBlock>();
+  res.arena = std::shared_ptr<std::pmr::monotonic_buffer_resource>(block, &block->mr);
+  std::shared_ptr<detail::EvalState::Owned> owned;
+  runCore(expr, input.data(), input.size(), env, &block->mr, owned, res.items, res.error);
+  res.owned = std::move(owned);
   return res;
 }
 
 Result evaluate(const Expression& expr, const Node* focus, const Environment& env) {
-  Collection input;
-  if (focus) input.push_back(Item::node(focus));
-  return evaluate(expr, input, env);
+  Result res;
+  auto block = std::make_shared<ArenaBlock>();
+  res.arena = std::shared_ptr<std::pmr::monotonic_buffer_resource>(block, &block->mr);
+  std::shared_ptr<detail::EvalState::Owned> owned;
+  Item in = Item::node(focus);
+  runCore(expr, &in, focus ? 1 : 0, env, &block->mr, owned, res.items, res.error);
+  res.owned = std::move(owned);
+  return res;
 }
 
+struct Evaluator::State {
+  alignas(16) std::byte buf[8192];
+  std::pmr::monotonic_buffer_resource mr{buf, sizeof buf};
+  std::shared_ptr<detail::EvalState::Owned> owned;
+  Collection items;
+  std::string error;
+};
+
+Evaluator::Evaluator() : s_(std::make_unique<State>()) {}
+Evaluator::~Evaluator() = default;
+
+bool Evaluator::run(const Expression& expr, const Node* focus, const Environment& env) {
+  s_->mr.release();
+  s_->items.clear();
+  s_->error.clear();
+  if (s_->owned) {
+    s_->owned->strings.clear();
+    s_->owned->quantities.clear();
+  }
+  Item in = Item::node(focus);
+  runCore(expr, &in, focus ? 1 : 0, env, &s_->mr, s_->owned, s_->items, s_->error);
+  return s_->error.empty();
+}
+
+const Collection& Evaluator::items() const { return s_->items; }
+const std::string& Evaluator::error() const { return s_->error; }
+
 BoolResult evaluateBoolean(const Expression& expr, const Node* focus, const Environment& env) {
+  thread_local Evaluator evaluator;
   BoolResult b;
-  Result r = evaluate(expr, focus, env);
-  if (!r.ok()) {
-    b.error = r.error;
+  if (!evaluator.run(expr, focus, env)) {
+    b.error = evaluator.error();
     return b;
   }
-  if (r.items.empty()) return b;
-  if (r.items.size() > 1) {
-    b.error = "the result has " + std::to_string(r.items.size()) + " items, not one boolean";
+  const Collection& items = evaluator.items();
+  if (items.empty()) return b;
+  if (items.size() > 1) {
+    b.error = "the result has " + std::to_string(items.size()) + " items, not one boolean";
     return b;
   }
-  const Item& i = r.items[0];
+  const Item& i = items[0];
   if (i.kind() == ItemKind::Boolean) b.value = i.boolean();
   else if (i.isNode() && i.node()->type->name == "boolean" && i.node()->hasValue) b.value = i.node()->value == "true";
   else b.error = "the result is a " + i.typeName() + ", not a boolean";

@@ -104,7 +104,8 @@ struct EvalState {
   const Expression& expr;
   const Environment& env;
   std::pmr::memory_resource* mr;
-  const Collection& contextItems;
+  const Item* contextItems;   // %context: the input
+  size_t contextCount;
   const Node* resource = nullptr;      // %resource
   const Node* rootResource = nullptr;  // %rootResource
   // Computed strings and quantities, created on first use; the Result keeps them.
