@@ -340,6 +340,38 @@ TEST_F(FhirPathEngine, CompiledExpressionsAreSharedBetweenThreads) {
   EXPECT_EQ(r.items[0].toString(), expected);
 }
 
+TEST_F(FhirPathEngine, EvaluatorIsReusableAndBooleanHelperReportsShape) {
+  auto p = load(kPatient);
+  CompileError err;
+  auto given = compile(*reg_, "name.given", err);
+  auto upper = compile(*reg_, "name.family.upper()", err);
+  ASSERT_NE(given, nullptr);
+  ASSERT_NE(upper, nullptr);
+  Evaluator ev;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(ev.run(*given, p.doc.root())) << ev.error();
+    ASSERT_EQ(ev.items().size(), 3u);
+    EXPECT_EQ(ev.items()[2].toString(), "Øy");
+    ASSERT_TRUE(ev.run(*upper, p.doc.root())) << ev.error();
+    ASSERT_EQ(ev.items().size(), 1u);
+    EXPECT_EQ(ev.items()[0].toString(), "ÆRLIG");
+  }
+  auto bad = compile(*reg_, "name.single()", err);
+  EXPECT_FALSE(ev.run(*bad, p.doc.root()));
+  EXPECT_NE(ev.error().find("single()"), std::string::npos) << ev.error();
+
+  auto yes = compile(*reg_, "name.exists()", err);
+  auto many = compile(*reg_, "name.given", err);
+  auto none = compile(*reg_, "name.suffix.exists().not() and {}", err);
+  EXPECT_EQ(evaluateBoolean(*yes, p.doc.root()).value, true);
+  BoolResult m = evaluateBoolean(*many, p.doc.root());
+  EXPECT_FALSE(m.value.has_value());
+  EXPECT_NE(m.error.find("3 items"), std::string::npos) << m.error;
+  BoolResult n = evaluateBoolean(*none, p.doc.root());
+  EXPECT_FALSE(n.value.has_value());
+  EXPECT_TRUE(n.error.empty());
+}
+
 TEST_F(FhirPathEngine, PrimitiveExtensionsAndValues) {
   auto p = load(R"({"resourceType": "Patient", "birthDate": "1980-01-31",
      "_birthDate": {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/patient-birthTime",
