@@ -9,6 +9,7 @@
 #include "fhir/fhirpath.h"
 #include "fhir/format.h"
 #include "fhir/json.h"
+#include "fhir/terminology.h"
 
 namespace hoa::gateway {
 namespace {
@@ -314,6 +315,10 @@ int fhirpathCommand(const std::vector<std::string>& args, std::istream& in, std:
 
   fhir::fhirpath::CompileOptions options;
   options.focusType = focus ? focus->type : nullptr;
+  // memberOf() expands value sets from the loaded definitions.
+  fhir::RegistryTerminology terminology(registry);
+  fhir::fhirpath::Environment env;
+  env.terminology = &terminology;
   int code = 0;
   std::string line;
   for (const std::string& expr : exprs) {
@@ -324,7 +329,7 @@ int fhirpathCommand(const std::vector<std::string>& args, std::istream& in, std:
       appendError(line, cerr.toString());
       code = 1;
     } else {
-      fhir::fhirpath::Result result = fhir::fhirpath::evaluate(*compiled, focus);
+      fhir::fhirpath::Result result = fhir::fhirpath::evaluate(*compiled, focus, env);
       if (!result.ok()) {
         appendError(line, result.error);
         code = 1;

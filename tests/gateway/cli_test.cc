@@ -273,6 +273,19 @@ TEST_F(CliFhirPath, ComplexResultsAreFhirJson) {
   EXPECT_EQ(lines[3], R"([{"type":"string","value":"B"}])");
 }
 
+TEST_F(CliFhirPath, MemberOfUsesTheLoadedValueSets) {
+  CliRun r = run(write("p.json", kGoodJson).string(),
+                 {"'female'.memberOf('http://hl7.org/fhir/ValueSet/administrative-gender')",
+                  "'F'.memberOf('http://hl7.org/fhir/ValueSet/administrative-gender')",
+                  "gender.memberOf('http://example.org/unknown-valueset')"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  std::vector<std::string> lines = outputLines(r.out);
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  EXPECT_EQ(lines[0], R"([{"type":"boolean","value":"true"}])");
+  EXPECT_EQ(lines[1], R"([{"type":"boolean","value":"false"}])");
+  EXPECT_EQ(lines[2], "[]") << "an unknown value set gives no answer";
+}
+
 TEST_F(CliFhirPath, XmlInput) {
   CliRun r = run(write("p.xml", kGoodXml).string(),
                  {"name.family", "active and name.exists()", "name"});
