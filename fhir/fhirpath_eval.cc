@@ -929,8 +929,6 @@ void runCore(const Expression& expr, const Item* input, size_t n, const Environm
     error = e.message;
   } catch (const std::bad_alloc&) {
     error = "out of memory";
-  } catch (const std::regex_error& e) {
-    error = std::string("regular expression failed: ") + e.what();
   }
   owned = std::move(st.owned);
 }

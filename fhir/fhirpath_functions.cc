@@ -668,30 +668,34 @@ FN(replace) {
   out.push_back(st.str(std::move(r)));
 }
 
-constexpr size_t kMaxRegexInput = 2 * 1024;  // std::regex recurses per character
+// Matching costs text length × program size steps; past this it is refused.
+constexpr size_t kMaxRegexWork = 200'000'000;
 
-const std::regex& regexFor(const Ast& call, std::string_view pattern, bool full, EvalState& st,
-                           std::unique_ptr<std::regex>& holder) {
+// The compiled pattern: the one compiled with the expression for a literal pattern, else
+// compiled now.
+const regex::Regex& regexFor(const Ast& call, std::string_view pattern, EvalState& st,
+                             std::optional<regex::Regex>& holder) {
   if (call.regex) return *call.regex;
-  try {
-    holder = std::make_unique<std::regex>(translateRegexForRuntime(std::string(pattern), full), std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    st.fail(call, "invalid regular expression '" + std::string(pattern) + "': " + e.what());
-  }
+  std::string why;
+  holder = regex::Regex::compile(pattern, why);
+  if (!holder) st.fail(call, "invalid regular expression '" + std::string(pattern) + "': " + why);
   return *holder;
+}
+
+void checkRegexWork(const Ast& call, const regex::Regex& re, std::string_view s, EvalState& st) {
+  if ((s.size() + 1) * re.programSize() > kMaxRegexWork)
+    st.fail(call, "regular expression over a string of " + std::to_string(s.size()) +
+                      " bytes exceeds the work limit");
 }
 
 void matchFn(const Ast& call, const Coll& in, const Frame& f, EvalState& st, Coll& out, bool full) {
   auto s = inputString(call, in, st);
   auto pat = singletonString(arg(call, 1, f, st), call, st);
   if (!s || !pat) return;
-  if (s->size() > kMaxRegexInput)
-    st.fail(call, "string of " + std::to_string(s->size()) + " bytes is too long for a regular expression (limit " +
-                      std::to_string(kMaxRegexInput) + ")");
-  std::unique_ptr<std::regex> holder;
-  const std::regex& re = regexFor(call, *pat, full, st, holder);
-  bool m = std::regex_search(s->begin(), s->end(), re);
-  out.push_back(boolItem(m));
+  std::optional<regex::Regex> holder;
+  const regex::Regex& re = regexFor(call, *pat, st, holder);
+  checkRegexWork(call, re, *s, st);
+  out.push_back(boolItem(full ? re.fullMatch(*s) : re.search(*s)));
 }
 FN(matches) { matchFn(call, in, f, st, out, false); }
 FN(matchesFull) { matchFn(call, in, f, st, out, true); }
@@ -702,10 +706,12 @@ FN(replaceMatches) {
   auto rep = singletonString(arg(call, 2, f, st), call, st);
   if (!s || !pat || !rep) return;
   if (pat->empty()) return out.push_back(Item::string(*s));
-  if (s->size() > kMaxRegexInput) st.fail(call, "string is too long for a regular expression");
-  std::unique_ptr<std::regex> holder;
-  const std::regex& re = regexFor(call, *pat, false, st, holder);
-  out.push_back(st.str(std::regex_replace(std::string(*s), re, std::string(*rep))));
+  std::optional<regex::Regex> holder;
+  const regex::Regex& re = regexFor(call, *pat, st, holder);
+  checkRegexWork(call, re, *s, st);
+  auto r = re.replaceAll(*s, *rep);
+  if (!r) st.fail(call, "replaceMatches() exceeds the work limit");
+  out.push_back(st.str(std::move(*r)));
 }
 
 FN(toChars) {

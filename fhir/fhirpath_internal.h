@@ -4,12 +4,13 @@
 #include <deque>
 #include <memory>
 #include <memory_resource>
-#include <regex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "fhir/fhirpath.h"
+#include "fhir/regex.h"
 
 namespace hoa::fhir::fhirpath::detail {
 
@@ -74,7 +75,7 @@ struct Ast {
   TypeRef type;        // Is, As, ofType/is/as functions, type-name path heads
   bool typeHead = false;  // Member at the head of a path that may name a type
   bool descending = false;  // sort() keys written with a leading '-'
-  std::unique_ptr<std::regex> regex;  // matches()/replaceMatches() with a literal pattern
+  std::optional<regex::Regex> regex;  // matches()/replaceMatches() with a literal pattern
   std::vector<std::unique_ptr<Ast>> args;  // operands; for Member/Function args[0] is the
                                            // input (may be null), then the arguments
   const Ast* arg(size_t i) const { return args[i].get(); }
@@ -184,9 +185,5 @@ struct TypeCheckError {
   uint32_t pos;
 };
 void checkTypes(const Registry& reg, const Ast& root, const CompileOptions& options);
-
-// A FHIRPath regex as std::regex ECMAScript syntax ('.' also matches newlines; full:
-// anchored at both ends).
-std::string translateRegexForRuntime(const std::string& pattern, bool full);
 
 }  // namespace hoa::fhir::fhirpath::detail

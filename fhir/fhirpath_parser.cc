@@ -692,12 +692,9 @@ struct Resolver {
                    n.args.size() >= 2 && n.args[1]->op == Op::Literal &&
                    n.args[1]->literal.kind() == ItemKind::String) {
           std::string pattern(n.args[1]->literal.string());
-          try {
-            n.regex = std::make_unique<std::regex>(translateRegex(pattern, n.name == "matchesFull"),
-                                                   std::regex::ECMAScript);
-          } catch (const std::regex_error& e) {
-            error(*n.args[1], "invalid regular expression '" + pattern + "': " + e.what());
-          }
+          std::string why;
+          n.regex = regex::Regex::compile(pattern, why);
+          if (!n.regex) error(*n.args[1], "invalid regular expression '" + pattern + "': " + why);
         }
         break;
       }
@@ -706,41 +703,10 @@ struct Resolver {
     }
   }
 
- public:
-  // FHIRPath regexes are single-line: '.' matches newlines too.
-  static std::string translateRegex(const std::string& p, bool full) {
-    std::string out;
-    if (full) out += "^(?:";
-    bool inClass = false;
-    for (size_t i = 0; i < p.size(); ++i) {
-      char c = p[i];
-      if (c == '\\' && i + 1 < p.size()) {
-        out += c;
-        out += p[++i];
-        continue;
-      }
-      if (inClass) {
-        if (c == ']') inClass = false;
-        out += c;
-      } else if (c == '[') {
-        inClass = true;
-        out += c;
-        if (i + 1 < p.size() && p[i + 1] == '^') out += p[++i];
-        if (i + 1 < p.size() && p[i + 1] == ']') out += p[++i];
-      } else if (c == '.') {
-        out += "[\\s\\S]";
-      } else {
-        out += c;
-      }
-    }
-    if (full) out += ")$";
-    return out;
-  }
 };
 
 }  // namespace
 
-std::string translateRegexForRuntime(const std::string& p, bool full) { return Resolver::translateRegex(p, full); }
 
 std::string TypeRef::display() const {
   return ns == Ns::System ? "System." + name : ns == Ns::FHIR ? "FHIR." + name : name;
