@@ -15,6 +15,7 @@
 #include <array>
 #include <cstdint>
 #include <limits>
+#include <string>
 #include <vector>
 
 namespace hoa::fhir::regex {
@@ -68,6 +69,7 @@ struct Program {
   Code match;     // for search() and fullMatch(): the same without Save instructions
   std::vector<CharClass> classes;
   size_t groups = 0;
+  std::vector<std::string> names;  // names[g - 1]: group g's name, "" if none (may stop short of groups)
   bool anchoredStart = false;
 };
 
@@ -398,8 +400,21 @@ class Parser {
         return fail("lookahead assertions are not supported", open);
       } else if (k == '<' && (peek(2) == '=' || peek(2) == '!')) {
         return fail("lookbehind assertions are not supported", open);
-      } else if (k == '<' || k == 'P' || k == '\'') {
-        return fail("named groups are not supported", open);
+      } else if (k == '<' || (k == 'P' && peek(2) == '<')) {
+        i_ += k == '<' ? 2 : 3;
+        std::string name;
+        if (!parseGroupName(open, name)) return false;
+        if (prog_.groups >= Regex::kMaxGroups)
+          return fail("too many capturing groups (limit " + std::to_string(Regex::kMaxGroups) + ")", open);
+        capture = uint32_t(++prog_.groups);
+        prog_.names.resize(prog_.groups);
+        prog_.names[capture - 1] = std::move(name);
+      } else if (k == 'P' && peek(2) == '=') {
+        return fail("back-references are not supported", open);
+      } else if (k == 'P') {
+        return fail("unknown group syntax '(?P' (named groups are written (?<name>...) or (?P<name>...))", open);
+      } else if (k == '\'') {
+        return fail("named groups written (?'name'...) are not supported: write (?<name>...)", open);
       } else if (k == '>') {
         return fail("atomic groups are not supported", open);
       } else if (k == '#') {
@@ -425,6 +440,24 @@ class Parser {
     out.value = capture;
     out.offset = open;
     out.kids.push_back(std::move(inner));
+    return true;
+  }
+
+  // The name of a named group, at i_ (after '(?<' or '(?P<'), up to and past its '>'.
+  bool parseGroupName(size_t open, std::string& name) {
+    const size_t start = i_;
+    while (!atEnd() && isWordByte(peek())) ++i_;
+    if (atEnd() || peek() != '>') {
+      if (atEnd()) return fail("missing '>' after the group name", start);
+      return fail("invalid group name: a name is a letter or '_' followed by letters, digits or '_'", i_);
+    }
+    if (i_ == start) return fail("empty group name", start);
+    if (p_[start] >= '0' && p_[start] <= '9')
+      return fail("invalid group name: a name is a letter or '_' followed by letters, digits or '_'", start);
+    name.assign(p_.substr(start, i_ - start));
+    ++i_;
+    if (std::find(prog_.names.begin(), prog_.names.end(), name) != prog_.names.end())
+      return fail("duplicate group name '" + name + "'", open);
     return true;
   }
 
@@ -951,8 +984,25 @@ struct Piece {
   std::string_view text;
 };
 
-// $0 $& $n $nn $$; anything else after '$' is literal.
-std::vector<Piece> parseReplacement(std::string_view r, size_t groups) {
+// The group that '${…}' names: a group number (decimal, at most the group count) or a
+// group name; kNoPos when there is no such group.
+size_t bracedGroup(std::string_view ref, const Program& prog) {
+  if (ref.empty()) return kNoPos;
+  if (std::all_of(ref.begin(), ref.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+    size_t n = 0;
+    for (char ch : ref) {
+      n = n * 10 + size_t(ch - '0');
+      if (n > prog.groups) return kNoPos;
+    }
+    return n;
+  }
+  const auto it = std::find(prog.names.begin(), prog.names.end(), ref);
+  return it == prog.names.end() ? kNoPos : size_t(it - prog.names.begin()) + 1;
+}
+
+// $0 $& $n $nn ${n} ${name} $$; anything else after '$' is literal.
+std::vector<Piece> parseReplacement(std::string_view r, const Program& prog) {
+  const size_t groups = prog.groups;
   std::vector<Piece> out;
   size_t lit = 0;
   auto flush = [&](size_t upTo) {
@@ -981,6 +1031,14 @@ std::vector<Piece> parseReplacement(std::string_view r, size_t groups) {
         if (d2 >= 1 && d2 <= groups) group = d2, len = 3;
       }
       if (group == kNoPos && d1 <= groups) group = d1, len = 2;
+    } else if (c == '{') {
+      // Only names and digits may sit between the braces, so the scan stays linear.
+      size_t close = i + 2;
+      while (close < r.size() && isWordByte(r[close])) ++close;
+      if (close < r.size() && r[close] == '}') {
+        group = bracedGroup(r.substr(i + 2, close - (i + 2)), prog);
+        len = close + 1 - i;
+      }
     }
     if (group == kNoPos) {
       ++i;
@@ -1042,7 +1100,7 @@ bool Regex::fullMatch(std::string_view text) const {
 
 std::optional<std::string> Regex::replaceAll(std::string_view text, std::string_view replacement) const {
   const Program& prog = *program_;
-  const std::vector<detail::Piece> pieces = detail::parseReplacement(replacement, prog.groups);
+  const std::vector<detail::Piece> pieces = detail::parseReplacement(replacement, prog);
   const size_t nslots = 2 * (prog.groups + 1);
   const uint64_t budget =
       std::max<uint64_t>(uint64_t{1} << 24, 8 * (uint64_t(text.size()) + 1) * uint64_t(prog.captures.insts.size()));
@@ -1079,6 +1137,13 @@ std::optional<std::string> Regex::replaceAll(std::string_view text, std::string_
 }
 
 size_t Regex::groupCount() const { return program_->groups; }
+std::optional<size_t> Regex::groupNumber(std::string_view name) const {
+  const std::vector<std::string>& names = program_->names;
+  if (name.empty()) return std::nullopt;
+  const auto it = std::find(names.begin(), names.end(), name);
+  if (it == names.end()) return std::nullopt;
+  return size_t(it - names.begin()) + 1;
+}
 size_t Regex::programSize() const { return program_->captures.insts.size(); }
 
 }  // namespace hoa::fhir::regex

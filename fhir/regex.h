@@ -32,15 +32,20 @@
 //     there); ']' right after '[' or '[^' is a literal, '-' first or last is a literal.
 //   - Anchors ^ $, word boundaries \b \B (between a \w character and anything else).
 //   - Groups (...) capturing (at most kMaxGroups), (?:...) non-capturing; alternation |.
+//     Named groups (?<name>...), also spelled (?P<name>...), with a name of ASCII letters,
+//     digits and '_' not starting with a digit: a capturing group numbered in order with
+//     the unnamed ones ('(a)(?<x>b)(c)': x is group 2) that can also be referred to by
+//     name (groupNumber(), '${name}' in replaceAll()). A name used twice is an error.
 //   - Quantifiers * + ? {n} {n,} {n,m} (counts up to kMaxRepeat) and their lazy forms
 //     *? +? ?? {n}? {n,}? {n,m}?. A '{' that does not start a quantifier is a literal, as
 //     are a lone '}' and ']'.
-// Rejected with an error naming the problem and its byte offset: back-references,
-// lookahead and lookbehind, named groups, atomic groups, possessive quantifiers, inline
-// flags, comments, Unicode property escapes, POSIX classes, octal escapes, unknown escapes
-// (\q, \A, \z, …), '{,n}' (its meaning differs between engines), a quantifier with
-// nothing to repeat or after another quantifier, unbalanced parentheses or brackets,
-// reversed ranges, and ill-formed UTF-8 in the pattern.
+// Rejected with an error naming the problem and its byte offset: back-references
+// (numbered \1, named \k<name> and (?P=name)), lookahead and lookbehind, the (?'name'...)
+// spelling of named groups, invalid, empty and duplicate group names, atomic groups,
+// possessive quantifiers, inline flags, comments, Unicode property escapes, POSIX
+// classes, octal escapes, unknown escapes (\q, \A, \z, …), '{,n}' (its meaning differs
+// between engines), a quantifier with nothing to repeat or after another quantifier,
+// unbalanced parentheses or brackets, reversed ranges, and ill-formed UTF-8 in the pattern.
 //
 // Limits: the pattern is at most kMaxPatternBytes long, nests parentheses at most
 // kMaxNesting deep, and compiles to at most kMaxInstructions instructions (counted
@@ -83,9 +88,14 @@ class Regex {
 
   // Replaces every non-overlapping leftmost match (FHIRPath replaceMatches()). In the
   // replacement, $0 and $& are the whole match, $1..$9 (and $10..$99 when the pattern
-  // has that many groups) a group, empty when the group took no part in the match; $$ is
-  // one '$'; any other '$' is literal. After an empty match the search resumes one code
-  // point further on (the code point is copied), so 'x*' on "ab" with "-" gives "-a-b-".
+  // has that many groups) a group; ${name} the group of that name and ${n} group n
+  // (decimal; the braces separate it from following digits: ${1}0); a group that took no
+  // part in the match gives the empty string. $$ is one '$'. Any other '$' is literal,
+  // and so is the whole of a '${…}' that names no group of the pattern ('${nope}', '${7}'
+  // with fewer groups, '${}', '${a-b}'), copied unchanged as '$1' is without a group 1;
+  // likewise '$name' without braces and ECMAScript's '$<name>'. After an empty match the
+  // search resumes one code point further on (the code point is copied), so 'x*' on "ab"
+  // with "-" gives "-a-b-".
   //
   // Each match costs at most one linear pass, but a pattern that scans far ahead before
   // settling on a short match (('a.*b|a') on "aaaa…") makes the whole replacement
@@ -94,8 +104,10 @@ class Regex {
   // patterns stay far below.
   std::optional<std::string> replaceAll(std::string_view text, std::string_view replacement) const;
 
-  // The number of capturing groups.
+  // The number of capturing groups, named ones included.
   size_t groupCount() const;
+  // The number of the group with this name, or nullopt when there is none.
+  std::optional<size_t> groupNumber(std::string_view name) const;
   // The number of compiled instructions (at most kMaxInstructions).
   size_t programSize() const;
 

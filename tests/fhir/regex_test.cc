@@ -10,6 +10,7 @@
 #include <cctype>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -390,6 +391,109 @@ TEST(RegexReplace, ReplacementSyntax) {
   EXPECT_EQ(replace("", "ab", "-"), "-a-b-");
 }
 
+TEST(RegexNamedGroups, TheFhirPathSpecificationExample) {
+  // FHIRPath N1 §5.6.10: '11/30/1972'.replaceMatches('\\b(?<month>\\d{1,2})/…', '${day}-${month}-${year}');
+  // the FHIRPath literal '\\b' is the two characters \b.
+  const std::string pattern = "\\b(?<month>\\d{1,2})/(?<day>\\d{1,2})/(?<year>\\d{2,4})\\b";
+  EXPECT_EQ(pattern, R"(\b(?<month>\d{1,2})/(?<day>\d{1,2})/(?<year>\d{2,4})\b)");
+  EXPECT_EQ(replace(pattern, "11/30/1972", "${day}-${month}-${year}"), "30-11-1972");
+  EXPECT_EQ(replace(pattern, "11/30/1972", "$2-$1-$3"), "30-11-1972");
+  EXPECT_EQ(replace(pattern, "born 1/2/03, died 11/30/1972.", "${year}.${month}.${day}"),
+            "born 03.1.2, died 1972.11.30.");
+  const Regex re = compiled(pattern);
+  EXPECT_EQ(re.groupCount(), 3u);
+  EXPECT_EQ(re.groupNumber("month"), 1u);
+  EXPECT_EQ(re.groupNumber("day"), 2u);
+  EXPECT_EQ(re.groupNumber("year"), 3u);
+  EXPECT_EQ(re.groupNumber("Year"), std::nullopt);  // names are case-sensitive
+  EXPECT_EQ(re.groupNumber(""), std::nullopt);
+  EXPECT_TRUE(re.search("on 11/30/1972"));
+  EXPECT_FALSE(re.search("11/30/19721"));
+  EXPECT_TRUE(re.fullMatch("11/30/1972"));
+}
+
+TEST(RegexNamedGroups, NumberedInOrderWithUnnamedGroups) {
+  const Regex re = compiled("(a)(?<x>b)(?:c)(d(?P<y>e))(f)");
+  EXPECT_EQ(re.groupCount(), 5u);
+  EXPECT_EQ(re.groupNumber("x"), 2u);
+  EXPECT_EQ(re.groupNumber("y"), 4u);
+  EXPECT_EQ(re.groupNumber("a"), std::nullopt);
+  EXPECT_EQ(replace("(a)(?<x>b)(?:c)(d(?P<y>e))(f)", "abcdef", "$1|$2|$3|$4|$5|${x}|${y}|${1}|${5}|${0}"),
+            "a|b|de|e|f|b|e|a|f|abcdef");
+  EXPECT_EQ(replace("(?<first>\\w+) (?<last>\\w+)", "Ada Lovelace", "${last}, ${first}"), "Lovelace, Ada");
+  EXPECT_EQ(replace("(?<_a1>x)(?<B_>y)", "xy", "${B_}${_a1}"), "yx");
+  // A named group that took no part in the match gives the empty string.
+  EXPECT_EQ(replace("(?<a>x)|(?<b>y)", "xy", "[${a}${b}]"), "[x][y]");
+  // Repeated: the last iteration, as with unnamed groups.
+  EXPECT_EQ(replace("(?<c>[a-z])+", "abc1", "${c}"), "c1");
+  // Named groups nest and count towards the group limit.
+  EXPECT_EQ(replace("(?<outer>a(?<inner>b)c)", "abc", "${inner}${outer}"), "babc");
+  std::string groups;
+  for (int k = 0; k < 98; ++k) groups += "(a)";
+  EXPECT_EQ(errorOf(groups + "(?<n>a)"), "");
+  EXPECT_EQ(errorOf(groups + "(?<n>a)(?<m>b)"), "too many capturing groups (limit 99) at offset 301");
+}
+
+TEST(RegexNamedGroups, BracedReferencesInTheReplacement) {
+  // ${1}0 is group 1 then '0'; $10 would be group 10 where there is one.
+  EXPECT_EQ(replace("(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)", "abcdefghij", "${1}0|$10|${10}"), "a0|j|j");
+  EXPECT_EQ(replace("(b)", "abc", "${1}0"), "ab0c");
+  EXPECT_EQ(replace("(b)", "abc", "${01}"), "abc");  // leading zeros, as $01
+  EXPECT_EQ(replace("(?<n>b)", "abc", "${n}${n}"), "abbc");
+  EXPECT_EQ(replace("(?<n>b)", "abc", "${1}"), "abc");
+  // Unknown references stay literal, whole.
+  EXPECT_EQ(replace("(?<n>b)", "abc", "${m}"), "a${m}c");
+  EXPECT_EQ(replace("(?<n>b)", "abc", "${N}"), "a${N}c");
+  EXPECT_EQ(replace("(?<n>b)", "abc", "${2}"), "a${2}c");
+  EXPECT_EQ(replace("(?<n>b)", "abc", "${99999999999999999999999}"), "a${99999999999999999999999}c");
+  EXPECT_EQ(replace("(?<n>b)", "abc", "${}"), "a${}c");
+  EXPECT_EQ(replace("(?<n>b)", "abc", "${n"), "a${nc");
+  EXPECT_EQ(replace("(?<n>b)", "abc", "${n-1}"), "a${n-1}c");
+  EXPECT_EQ(replace("(?<n>b)", "abc", "${ n }"), "a${ n }c");
+  EXPECT_EQ(replace("(?<n>b)", "abc", "$n"), "a$nc");         // braces are required
+  EXPECT_EQ(replace("(?<n>b)", "abc", "$<n>"), "a$<n>c");     // not ECMAScript's $<name>
+  EXPECT_EQ(replace("(?<n>b)", "abc", "$${n}"), "a${n}c");    // $$ is one '$'
+  EXPECT_EQ(replace("(?<n>b)", "abc", "${${n}}"), "a${b}c");  // the inner one is a reference
+  EXPECT_EQ(replace("b", "abc", "${1}"), "a${1}c");
+  EXPECT_EQ(replace("b", "abc", "${0}"), "abc");
+  // A long run of '${' without a '}' is scanned in linear time.
+  std::string many;
+  for (int k = 0; k < 100000; ++k) many += "${n";
+  EXPECT_EQ(replace("(?<n>b)", "b", many + "}"), many.substr(0, many.size() - 3) + "b");
+}
+
+TEST(RegexNamedGroups, Errors) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"(?<a>x)(?<a>y)", "duplicate group name 'a' at offset 7"},
+      {"(?<a>x)(?P<a>y)", "duplicate group name 'a' at offset 7"},
+      {"(?<a>(?<a>y))", "duplicate group name 'a' at offset 5"},
+      {"(?<a>x)(?<A>y)", ""},  // names are case-sensitive
+      {"(?<>x)", "empty group name at offset 3"},
+      {"(?P<>x)", "empty group name at offset 4"},
+      {"(?<1a>x)", "invalid group name: a name is a letter or '_' followed by letters, digits or '_' at offset 3"},
+      {"(?<1>x)", "invalid group name: a name is a letter or '_' followed by letters, digits or '_' at offset 3"},
+      {"(?<a-b>x)", "invalid group name: a name is a letter or '_' followed by letters, digits or '_' at offset 4"},
+      {"(?<a b>x)", "invalid group name: a name is a letter or '_' followed by letters, digits or '_' at offset 4"},
+      {"(?<é>x)", "invalid group name: a name is a letter or '_' followed by letters, digits or '_' at offset 3"},
+      {"(?<a)", "invalid group name: a name is a letter or '_' followed by letters, digits or '_' at offset 4"},
+      {"(?<abc", "missing '>' after the group name at offset 3"},
+      {"(?P<abc", "missing '>' after the group name at offset 4"},
+      {"(?<a>x", "missing ')' for the '(' opened at offset 0"},
+      {"(?<a>*)", "quantifier '*' has nothing to repeat at offset 5"},
+      {"(?<a>)", ""},
+      // Named back-references stay unsupported, in every spelling.
+      {"(?<a>x)\\k<a>", "back-references are not supported at offset 7"},
+      {"(?<a>x)\\k{a}", "back-references are not supported at offset 7"},
+      {"(?<a>x)\\k'a'", "back-references are not supported at offset 7"},
+      {"(?<a>x)(?P=a)", "back-references are not supported at offset 7"},
+      {"[\\k]", "back-references are not supported at offset 1"},
+      // Lookbehind is still told apart from a name.
+      {"(?<=a)b", "lookbehind assertions are not supported at offset 0"},
+      {"(?<!a)b", "lookbehind assertions are not supported at offset 0"},
+  };
+  for (const auto& [pattern, message] : cases) EXPECT_EQ(errorOf(pattern), message) << pattern;
+}
+
 // ---------------------------------------------------------------------------------
 // The FHIR R4 core definitions
 
@@ -678,13 +782,15 @@ TEST(RegexCatastrophic, LargestProgramsStayLinear) {
 TEST(RegexErrors, UnsupportedSyntaxIsRejectedWithItsOffset) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"(a)\\1", "back-references are not supported at offset 3"},
-      {"(?<n>a)\\k<n>", "named groups are not supported at offset 0"},
+      {"(?<n>a)\\k<n>", "back-references are not supported at offset 7"},
+      {"(?P<n>a)(?P=n)", "back-references are not supported at offset 8"},
       {"a\\k<n>", "back-references are not supported at offset 1"},
       {"a(?=b)", "lookahead assertions are not supported at offset 1"},
       {"a(?!b)", "lookahead assertions are not supported at offset 1"},
       {"(?<=a)b", "lookbehind assertions are not supported at offset 0"},
       {"(?<!a)b", "lookbehind assertions are not supported at offset 0"},
-      {"(?P<n>a)", "named groups are not supported at offset 0"},
+      {"(?'n'a)", "named groups written (?'name'...) are not supported: write (?<name>...) at offset 0"},
+      {"(?P>n)", "unknown group syntax '(?P' (named groups are written (?<name>...) or (?P<name>...)) at offset 0"},
       {"(?>a)", "atomic groups are not supported at offset 0"},
       {"(?#note)", "comments are not supported at offset 0"},
       {"(?i)abc", "inline flags are not supported at offset 0"},
