@@ -205,6 +205,10 @@ class Checker {
         continue;
       }
       found = true;
+      if (in.fhir.size() == 1 && in.sys == 0) {
+        n.staticType = t;  // the evaluator compares element pointers for nodes of this type
+        n.staticDef = e;
+      }
       if (e->inlineType) {
         out.fhir.push_back(e->inlineType);
       } else {

@@ -106,12 +106,10 @@ const Temporal& EvalState::now() {
   return nowValue;
 }
 
-void addChecked(Coll& out, const Item& item, const Ast& at, EvalState& st) {
+void limitExceeded(const Coll& out, const Ast& at, EvalState& st) {
   if (out.size() >= st.env.maxItems)
     st.fail(at, "a collection exceeds the limit of " + std::to_string(st.env.maxItems) + " items");
-  if (++st.items > st.env.maxSteps)
-    st.fail(at, "evaluation exceeds the work limit of " + std::to_string(st.env.maxSteps) + " items");
-  out.push_back(item);
+  st.fail(at, "evaluation exceeds the work limit of " + std::to_string(st.env.maxSteps) + " items");
 }
 
 // ---------------------------------------------------------------------------------
@@ -445,13 +443,22 @@ const Item* single(const Coll& c, const Ast& at, EvalState& st, const char* what
 
 void member(const Ast& n, const Coll& input, EvalState& st, Coll& out) {
   const std::string& name = n.name;
+  const char first = name.empty() ? '\0' : name[0];
   for (const Item& it : input) {
     if (it.isNode()) {
       const Node* node = it.node();
+      if (out.capacity() - out.size() < node->children.size()) out.reserve(out.size() + node->children.size());
+      if (node->type == n.staticType) {
+        // The type the compiler checked against: the element is known, compare pointers.
+        const ElementDef* want = n.staticDef;
+        for (const Node* c : node->children)
+          if (c->def == want) addChecked(out, Item::node(c), n, st);
+        continue;
+      }
       for (const Node* c : node->children) {
         const ElementDef* d = c->def;
         if (d->name.size() == name.size()) {
-          if (d->name == name) addChecked(out, Item::node(c), n, st);
+          if (d->name[0] == first && d->name == name) addChecked(out, Item::node(c), n, st);
         } else if (d->isChoice && name.size() > d->name.size() && name.compare(0, d->name.size(), d->name) == 0) {
           // Lenient: valueQuantity for value[x] (strict compilation rejects it).
           std::string_view rest = std::string_view(name).substr(d->name.size());

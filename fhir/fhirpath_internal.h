@@ -74,6 +74,10 @@ struct Ast {
   const FunctionDef* fn = nullptr;
   TypeRef type;        // Is, As, ofType/is/as functions, type-name path heads
   bool typeHead = false;  // Member at the head of a path that may name a type
+  // Member: when compile-time checking knew the input's single type, that type and the
+  // element the name stands for (set once while compiling; read-only afterwards).
+  mutable const TypeInfo* staticType = nullptr;
+  mutable const ElementDef* staticDef = nullptr;
   bool descending = false;  // sort() keys written with a leading '-'
   std::optional<regex::Regex> regex;  // matches()/replaceMatches() with a literal pattern
   std::vector<std::unique_ptr<Ast>> args;  // operands; for Member/Function args[0] is the
@@ -172,7 +176,13 @@ std::optional<int> itemCompare(const Item& a, const Item& b, const Ast& at, Eval
 bool itemIs(const Item& item, const TypeRef& t, bool exactPrimitives);
 // String form used by toString() and string functions.
 std::optional<std::string> itemString(const Item& item, EvalState& st);
-void addChecked(Coll& out, const Item& item, const Ast& at, EvalState& st);
+[[noreturn]] void limitExceeded(const Coll& out, const Ast& at, EvalState& st);
+// Appends an item, enforcing Environment::maxItems and maxSteps.
+inline void addChecked(Coll& out, const Item& item, const Ast& at, EvalState& st) {
+  if (out.size() >= st.env.maxItems || ++st.items > st.env.maxSteps) [[unlikely]]
+    limitExceeded(out, at, st);
+  out.push_back(item);
+}
 // Lower case of a UTF-8 string (Latin-1, Latin Extended-A, Greek and Cyrillic letters too).
 std::string lowerUnicode(std::string_view s);
 

@@ -230,6 +230,9 @@ TEST_F(FhirPathEngine, StringsCountCharactersNotBytes) {
   EXPECT_EQ(run("'Bjørn'.matches('^Bj.rn$')"), "boolean:true") << "'.' is one code point";
   EXPECT_EQ(run("'Ærøskøbing'.replaceMatches('[æøåÆØÅ]', '_')"), "string:_r_sk_bing");
   EXPECT_EQ(run("'A\nB'.matches('A.B')"), "boolean:true") << "single-line mode";
+  // N1 5.6.10's own example (the FHIRPath text has '\\b', the pattern \b).
+  EXPECT_EQ(run(R"('11/30/1972'.replaceMatches('\\b(?<month>\\d{1,2})/(?<day>\\d{1,2})/(?<year>\\d{2,4})\\b', '${day}-${month}-${year}'))"),
+            "string:30-11-1972");
 }
 
 TEST_F(FhirPathEngine, DecimalsAreExact) {
