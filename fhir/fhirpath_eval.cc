@@ -1,4 +1,5 @@
 // FHIRPath evaluation: operators, equality and ordering, the entry points.
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <ctime>
@@ -447,7 +448,8 @@ void member(const Ast& n, const Coll& input, EvalState& st, Coll& out) {
   for (const Item& it : input) {
     if (it.isNode()) {
       const Node* node = it.node();
-      if (out.capacity() - out.size() < node->children.size()) out.reserve(out.size() + node->children.size());
+      if (out.capacity() - out.size() < node->children.size())  // grow geometrically
+        out.reserve(std::max(out.size() + node->children.size(), 2 * out.capacity()));
       if (node->type == n.staticType) {
         // The type the compiler checked against: the element is known, compare pointers.
         const ElementDef* want = n.staticDef;

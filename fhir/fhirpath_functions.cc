@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "fhir/fhirpath_internal.h"
+#include "fhir/json.h"
 
 namespace hoa::fhir::fhirpath::detail {
 
@@ -505,20 +506,7 @@ std::u32string decode(std::string_view s) {
 std::string encode(std::u32string_view s) {
   std::string r;
   r.reserve(s.size());
-  for (char32_t cp : s) {
-    if (cp < 0x80) r += static_cast<char>(cp);
-    else if (cp < 0x800) { r += static_cast<char>(0xC0 | (cp >> 6)); r += static_cast<char>(0x80 | (cp & 0x3F)); }
-    else if (cp < 0x10000) {
-      r += static_cast<char>(0xE0 | (cp >> 12));
-      r += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      r += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      r += static_cast<char>(0xF0 | (cp >> 18));
-      r += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      r += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      r += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
+  for (char32_t cp : s) json::appendUtf8(r, static_cast<uint32_t>(cp));
   return r;
 }
 

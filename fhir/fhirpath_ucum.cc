@@ -375,16 +375,6 @@ std::string_view mapCalendar(std::string_view unit) {
   return code ? *code : unit;
 }
 
-// Removes trailing zeros of v down to minScale.
-Decimal trim(const Decimal& v, int minScale) {
-  int128 m = v.mantissa();
-  int s = v.scale();
-  while (s > minScale && m % 10 == 0) {
-    m /= 10;
-    --s;
-  }
-  return Decimal(m, s);
-}
 
 }  // namespace
 
@@ -408,7 +398,7 @@ std::optional<Canonical> canonicalize(std::string_view ucumCode) {
     Decimal wide = n->rescale(natural + 20 > Decimal::kMaxScale ? Decimal::kMaxScale : natural + 20);
     std::optional<Decimal> q = wide.div(Decimal(e->den, 0));
     if (!q) return std::nullopt;
-    c.factor = trim(*q, natural);
+    c.factor = q->trimmed(natural);
   }
   for (int i = 0; i < 8; ++i) c.dims[i] = e->dims[i];
   return c;
@@ -454,7 +444,7 @@ std::optional<Decimal> convert(const Decimal& value, std::string_view from, std:
   int wideScale = v->scale() + 12 > Decimal::kMaxScale ? Decimal::kMaxScale : v->scale() + 12;
   std::optional<Decimal> q = v->rescale(wideScale).div(Decimal(ratio.den, 0));
   if (!q) return std::nullopt;
-  return trim(*q, value.scale());
+  return q->trimmed(value.scale());
 }
 
 }  // namespace hoa::fhir::fhirpath::ucum

@@ -182,7 +182,7 @@ std::optional<Decimal> quotientDecimal(bool negative, const U256& n, const U256&
   }
 }
 
-Decimal trimZeros(const Decimal& v, int minScale) {
+Decimal trimZeros(const Decimal& v, int minScale) {  // Decimal::trimmed
   int128 m = v.mantissa();
   int s = v.scale();
   while (s > minScale && m % 10 == 0) {
@@ -1340,5 +1340,7 @@ std::optional<Quantity> Quantity::div(const Quantity& a, const Quantity& b) {
   if (ua.code == ub.code) return Quantity(*v, "1");
   return Quantity(*v, combineUnits(ua.code, ub.code, -1));
 }
+
+Decimal Decimal::trimmed(int minScale) const { return trimZeros(*this, minScale); }
 
 }  // namespace hoa::fhir::fhirpath

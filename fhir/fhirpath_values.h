@@ -72,6 +72,8 @@ class Decimal {
   // Same value with the given scale (adds zeros, or rounds when reducing); unchanged when
   // the added zeros would not fit in 38 digits.
   Decimal rescale(int scale) const;
+  // Same value without trailing zeros after the point, keeping at least minScale digits.
+  Decimal trimmed(int minScale) const;
 
   // Numeric comparison regardless of scale: -1, 0, 1.
   int compare(const Decimal& o) const;

@@ -49,7 +49,7 @@ inline size_t utf8SequenceLength(const unsigned char* p, size_t avail) {
   return 0;
 }
 
-inline void appendUtf8(std::string& out, uint32_t cp) {
+inline void appendUtf8Impl(std::string& out, uint32_t cp) {
   if (cp < 0x80) {
     out += static_cast<char>(cp);
   } else if (cp < 0x800) {
@@ -364,7 +364,7 @@ class Parser {
               failAt(escAt, "unpaired UTF-16 surrogate in a \\u escape");
               return false;
             }
-            appendUtf8(scratch_, cp);
+            appendUtf8Impl(scratch_, cp);
             break;
           }
           default:
@@ -628,5 +628,7 @@ bool isValidUtf8(std::string_view s) {
   }
   return true;
 }
+
+void appendUtf8(std::string& out, uint32_t codePoint) { appendUtf8Impl(out, codePoint); }
 
 }  // namespace hoa::json

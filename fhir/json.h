@@ -99,5 +99,7 @@ bool isNumberLiteral(std::string_view s);
 
 // Returns true when `s` is well-formed UTF-8 (no overlong forms, no surrogates).
 bool isValidUtf8(std::string_view s);
+// Appends the UTF-8 encoding of a code point (U+0000..U+10FFFF).
+void appendUtf8(std::string& out, uint32_t codePoint);
 
 }  // namespace hoa::json
