@@ -10,6 +10,7 @@
 #include "fhir/format.h"
 #include "fhir/json.h"
 #include "fhir/terminology.h"
+#include "fhir/validator.h"
 
 namespace hoa::gateway {
 namespace {
@@ -36,6 +37,14 @@ constexpr const char* kUsage =
     "      expression does not compile (the message gives line and column) or fails to\n"
     "      evaluate. Exit 0, or 1 when any line is an error; 2 on usage errors (no\n"
     "      expression, unreadable or invalid input: the problems go to stderr).\n"
+    "\n"
+    "  validate [--profile URL]... [--package DIR]... FILE...\n"
+    "      Validates each FHIR R4 resource (JSON or XML) against the loaded definitions:\n"
+    "      the core R4 package, then every further --package folder (profiles, value\n"
+    "      sets, code systems), and the profiles each --profile names or the resource\n"
+    "      claims in meta.profile. Prints one line per file: {\"file\": NAME, \"outcome\":\n"
+    "      OperationOutcome}. Exit 0 when no file has an error or fatal issue, 1 otherwise,\n"
+    "      2 on usage errors.\n"
     "\n"
     "options common to all commands:\n"
     "  --package DIR   the FHIR R4 core package folder (default $HOA_FHIR_PACKAGE_DIR or\n"
@@ -253,6 +262,64 @@ void appendError(std::string& out, std::string_view message) {
   out += '}';
 }
 
+int validateCommand(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
+                    std::ostream& err) {
+  std::vector<std::string> files, packages;
+  fhir::ValidationOptions options;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--profile" && i + 1 < args.size()) {
+      options.profiles.push_back(args[++i]);
+    } else if (a == "--package" && i + 1 < args.size()) {
+      packages.push_back(args[++i]);
+    } else if (a.starts_with("--")) {
+      err << "fhir-gateway validate: unexpected argument '" << a << "'\n" << kUsage;
+      return 2;
+    } else {
+      files.push_back(a);
+    }
+  }
+  if (files.empty()) {
+    err << "fhir-gateway validate: no file to validate (use - for standard input)\n" << kUsage;
+    return 2;
+  }
+  std::string error;
+  fhir::Registry registry;
+  if (!registry.loadPackage(fhir::Registry::defaultCorePackageDir(), error)) {
+    err << "fhir-gateway: cannot load the FHIR definitions: " << error << "\n";
+    return 2;
+  }
+  for (const std::string& p : packages) {
+    if (!registry.loadPackage(p, error)) {
+      err << "fhir-gateway validate: cannot load the package " << p << ": " << error << "\n";
+      return 2;
+    }
+  }
+  fhir::Validator validator(registry);
+  int code = 0;
+  for (const std::string& file : files) {
+    std::string text;
+    if (!readInput(file, in, text, error)) {
+      err << "fhir-gateway validate: " << error << "\n";
+      return 2;
+    }
+    fhir::ParseResult parsed = fhir::parse(registry, std::move(text));
+    fhir::Issues issues = parsed.issues;
+    if (parsed.doc.root() && !parsed.issues.hasErrors()) {
+      fhir::Issues more = validator.validate(*parsed.doc.root(), options);
+      issues.items.insert(issues.items.end(), more.items.begin(), more.items.end());
+    }
+    if (issues.hasErrors()) code = 1;
+    std::string line = "{\"file\":";
+    json::appendQuoted(line, file == "-" ? "<stdin>" : file);
+    line += ",\"outcome\":";
+    line += issues.toOperationOutcomeJson(false);
+    line += "}\n";
+    out << line;
+  }
+  return code;
+}
+
 int fhirpathCommand(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
                     std::ostream& err) {
   std::string input, packageDir;
@@ -360,6 +427,7 @@ int runCli(const std::vector<std::string>& args, std::istream& in, std::ostream&
   std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "convert") return convert(rest, in, out, err);
   if (args[0] == "fhirpath") return fhirpathCommand(rest, in, out, err);
+  if (args[0] == "validate") return validateCommand(rest, in, out, err);
   err << "fhir-gateway: unknown command '" << args[0] << "'\n" << kUsage;
   return 2;
 }

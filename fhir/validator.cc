@@ -1,0 +1,463 @@
+#include "fhir/validator.h"
+
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <unordered_map>
+
+#include "fhir/fhirpath.h"
+#include "fhir/primitives.h"
+#include "fhir/terminology.h"
+
+namespace hoa::fhir {
+namespace {
+
+struct Constraint {
+  std::string key;
+  Severity severity = Severity::Error;
+  std::string human;
+  fhirpath::ExpressionPtr expr;  // null when it does not compile (reported once)
+  std::string compileError;
+};
+
+struct Binding {
+  enum class Strength : uint8_t { Required, Extensible, Preferred, Example } strength = Strength::Example;
+  std::string valueSet;  // canonical, without version
+};
+
+// What the validator needs of one element definition, prepared once.
+struct ElementRules {
+  std::vector<std::shared_ptr<const Constraint>> constraints;
+  std::optional<Binding> binding;
+  std::optional<size_t> maxLength;
+};
+
+std::string_view stripVersion(std::string_view url) {
+  size_t bar = url.find('|');
+  return bar == std::string_view::npos ? url : url.substr(0, bar);
+}
+
+bool isReferenceFormat(std::string_view ref) {
+  if (ref.empty()) return false;
+  if (ref[0] == '#') return ref.size() > 1;
+  if (ref.starts_with("urn:uuid:") || ref.starts_with("urn:oid:")) return true;
+  if (ref.find("://") != std::string_view::npos) return true;  // absolute
+  // Type/id(/_history/vid)
+  size_t slash = ref.find('/');
+  if (slash == std::string_view::npos || slash == 0) return false;
+  for (char c : ref.substr(0, slash))
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))) return false;
+  std::string_view id = ref.substr(slash + 1);
+  size_t hist = id.find("/_history/");
+  if (hist != std::string_view::npos) id = id.substr(0, hist);
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id)
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
+      return false;
+  return true;
+}
+
+}  // namespace
+
+struct Validator::Impl {
+  const Registry& reg;
+  std::unique_ptr<RegistryTerminology> ownTerminology;
+  const fhirpath::Terminology* terminology;
+  PrimitiveRules primitives;
+
+  mutable std::shared_mutex mutex;
+  struct PairHash {
+    size_t operator()(const std::pair<const void*, const void*>& p) const {
+      return std::hash<const void*>{}(p.first) * 31 + std::hash<const void*>{}(p.second);
+    }
+  };
+  // By (ElementDef*, TypeInfo*): a resource slot or a choice holds several types.
+  mutable std::unordered_map<std::pair<const void*, const void*>, std::shared_ptr<const ElementRules>, PairHash> rules;
+  mutable std::unordered_map<std::string, std::shared_ptr<const Constraint>> compiled;  // by key|expr|type
+
+  Impl(const Registry& r, const fhirpath::Terminology* t)
+      : reg(r), ownTerminology(t ? nullptr : std::make_unique<RegistryTerminology>(r)),
+        terminology(t ? t : ownTerminology.get()), primitives(r) {}
+
+  std::shared_ptr<const Constraint> constraintFor(const json::Value& c, const TypeInfo* focus) const {
+    std::string key(c.getString("key"));
+    std::string expression(c.getString("expression"));
+    std::string cacheKey = key + "|" + expression + "|" + (focus ? focus->name : std::string());
+    {
+      std::shared_lock lock(mutex);
+      auto it = compiled.find(cacheKey);
+      if (it != compiled.end()) return it->second;
+    }
+    auto con = std::make_shared<Constraint>();
+    con->key = key;
+    con->severity = c.getString("severity") == "warning" ? Severity::Warning : Severity::Error;
+    con->human = std::string(c.getString("human"));
+    if (!expression.empty()) {
+      fhirpath::CompileError err;
+      fhirpath::CompileOptions opts;
+      opts.focusType = focus;
+      con->expr = fhirpath::compile(reg, expression, err, opts);
+      if (!con->expr && focus) {
+        // Some R4 constraints are written for one of several types of a choice, or name
+        // elements the type lacks; evaluate them without strict checking.
+        opts.focusType = nullptr;
+        con->expr = fhirpath::compile(reg, expression, err, opts);
+      }
+      if (!con->expr) con->compileError = err.toString();
+    }
+    std::unique_lock lock(mutex);
+    return compiled.emplace(cacheKey, std::move(con)).first->second;
+  }
+
+  void addConstraints(ElementRules& r, const json::Value* ed, const TypeInfo* focus) const {
+    if (!ed) return;
+    const json::Value* list = ed->find("constraint");
+    if (!list || !list->isArray()) return;
+    for (const json::Value* c : *list) {
+      std::string_view key = c->getString("key");
+      bool dup = false;
+      for (const auto& have : r.constraints) dup = dup || have->key == key;
+      if (dup || c->getString("expression").empty()) continue;
+      r.constraints.push_back(constraintFor(*c, focus));
+    }
+  }
+
+  // The rules of an element (by its definition in the parent) of a given type.
+  std::shared_ptr<const ElementRules> rulesFor(const ElementDef* def, const TypeInfo* type) const {
+    const std::pair<const void*, const void*> key(def, type);
+    {
+      std::shared_lock lock(mutex);
+      auto it = rules.find(key);
+      if (it != rules.end()) return it->second;
+    }
+    auto r = std::make_shared<ElementRules>();
+    const TypeInfo* focus = type;
+    if (def && def->types.size() > 1) focus = nullptr;  // a choice: constraints written for one type
+    if (def) {
+      addConstraints(*r, def->definition, focus);
+      if (const json::Value* b = def->definition ? def->definition->find("binding") : nullptr) {
+        Binding bd;
+        std::string_view s = b->getString("strength");
+        bd.strength = s == "required"     ? Binding::Strength::Required
+                      : s == "extensible" ? Binding::Strength::Extensible
+                      : s == "preferred"  ? Binding::Strength::Preferred
+                                          : Binding::Strength::Example;
+        bd.valueSet = std::string(stripVersion(b->getString("valueSet")));
+        if (!bd.valueSet.empty()) r->binding = bd;
+      }
+      if (const json::Value* ml = def->definition ? def->definition->find("maxLength") : nullptr)
+        r->maxLength = static_cast<size_t>(std::strtoull(std::string(ml->text).c_str(), nullptr, 10));
+    }
+    // The type's own root constraints (per-1 on Period, dom-* on resources).
+    if (type && type->structureDefinition) {
+      const json::Value* snap = type->structureDefinition->find("snapshot");
+      const json::Value* elems = snap ? snap->find("element") : nullptr;
+      if (elems && elems->isArray() && elems->size > 0) addConstraints(*r, elems->items[0], type);
+    }
+    std::unique_lock lock(mutex);
+    return rules.emplace(key, std::move(r)).first->second;
+  }
+};
+
+namespace {
+
+struct Walk {
+  const Validator::Impl& v;
+  const ValidationOptions& opts;
+  Issues& issues;
+  fhirpath::Evaluator evaluator;
+  const Node* resource = nullptr;
+  const Node* rootResource = nullptr;
+  bool truncated = false;
+
+  void add(Severity sev, std::string code, std::string message, const std::string& path, const Node* at) {
+    if (issues.size() >= opts.maxIssues) {
+      if (!truncated) {
+        truncated = true;
+        issues.add(Issue{Severity::Information, "too-costly",
+                         "more than " + std::to_string(opts.maxIssues) + " issues: the rest are not reported", path,
+                         at ? at->line : 0, at ? at->column : 0});
+      }
+      return;
+    }
+    issues.add(Issue{sev, std::move(code), std::move(message), path, at ? at->line : 0, at ? at->column : 0});
+  }
+
+  static std::string childPath(const std::string& parent, const Node* c, size_t index) {
+    std::string p = parent;
+    p += '.';
+    p += c->def->name;
+    if (c->def->isChoice) {
+      p += ".ofType(";
+      p += c->type->name;
+      p += ')';
+    }
+    if (c->def->repeats()) {
+      p += '[';
+      p += std::to_string(index);
+      p += ']';
+    }
+    return p;
+  }
+
+  void cardinality(const Node* node, const std::string& path) {
+    const TypeInfo* t = node->type;
+    if (node->isPrimitive()) return;
+    size_t ci = 0;
+    const auto& kids = node->children;
+    for (const ElementDef& e : t->elements) {
+      size_t count = 0;
+      while (ci < kids.size() && kids[ci]->def == &e) {
+        ++count;
+        ++ci;
+      }
+      if (count == 0) {
+        // Children may be out of definition order only if the parser kept them so; count
+        // the slow way then.
+        for (const Node* k : kids) count += k->def == &e;
+      }
+      if (count < e.min)
+        add(Severity::Error, "required",
+            path + "." + e.name + ": minimum required = " + std::to_string(e.min) + ", but only found " +
+                std::to_string(count),
+            path, node);
+      if (e.max != kUnbounded && count > e.max)
+        add(Severity::Error, "structure",
+            path + "." + e.name + ": maximum allowed = " + std::to_string(e.max) + ", but found " +
+                std::to_string(count),
+            path, node);
+    }
+  }
+
+  void binding(const Node* node, const ElementRules& r, const std::string& path) {
+    if (!r.binding || !v.terminology) return;
+    const Binding& b = *r.binding;
+    if (b.strength == Binding::Strength::Preferred || b.strength == Binding::Strength::Example) return;
+    const std::string& tn = node->type->name;
+    auto report = [&](std::string_view system, std::string_view code) {
+      bool required = b.strength == Binding::Strength::Required;
+      std::string what = system.empty() ? "'" + std::string(code) + "'"
+                                        : "'" + std::string(system) + "#" + std::string(code) + "'";
+      add(required ? Severity::Error : Severity::Warning, "code-invalid",
+          "The code " + what + " is not in the value set " + b.valueSet + ", which is " +
+              (required ? "required" : "extensible"),
+          path, node);
+    };
+    if (node->isPrimitive()) {
+      if (!node->hasValue || (tn != "code" && tn != "string" && tn != "uri")) return;
+      auto m = v.terminology->memberOf("", node->value, b.valueSet);
+      if (m && !*m) report("", node->value);
+      return;
+    }
+    auto coding = [&](const Node* c) -> std::optional<bool> {
+      const Node* sys = c->child("system");
+      const Node* code = c->child("code");
+      if (!code || !code->hasValue) return std::nullopt;
+      return v.terminology->memberOf(sys && sys->hasValue ? sys->value : std::string_view(), code->value, b.valueSet);
+    };
+    if (tn == "Coding") {
+      auto m = coding(node);
+      if (m && !*m) {
+        const Node* sys = node->child("system");
+        report(sys ? sys->value : std::string_view(), node->child("code")->value);
+      }
+    } else if (tn == "CodeableConcept") {
+      bool any = false, known = true;
+      const Node* first = nullptr;
+      for (const Node* c : node->children) {
+        if (c->def->name != "coding") continue;
+        if (!first) first = c;
+        auto m = coding(c);
+        if (!m) known = false;
+        else if (*m) any = true;
+      }
+      if (!first) {
+        if (b.strength == Binding::Strength::Required)
+          add(Severity::Error, "code-invalid",
+              "No code provided, and a code from the value set " + b.valueSet + " is required", path, node);
+        return;
+      }
+      if (!any && known) {
+        const Node* sys = first->child("system");
+        const Node* code = first->child("code");
+        report(sys ? sys->value : std::string_view(), code ? code->value : std::string_view());
+      }
+    } else if (tn == "Quantity" || node->type->isA("Quantity")) {
+      const Node* code = node->child("code");
+      const Node* sys = node->child("system");
+      if (code && code->hasValue) {
+        auto m = v.terminology->memberOf(sys ? sys->value : std::string_view(), code->value, b.valueSet);
+        if (m && !*m) report(sys ? sys->value : std::string_view(), code->value);
+      }
+    }
+  }
+
+  void reference(const Node* node, const std::string& path) {
+    const Node* ref = node->child("reference");
+    if (!ref || !ref->hasValue) return;
+    std::string_view r = ref->value;
+    std::string refPath = path + ".reference";
+    if (!isReferenceFormat(r)) {
+      add(Severity::Error, "invalid", "Invalid reference '" + std::string(r.substr(0, 100)) + "'", refPath, ref);
+      return;
+    }
+    // Target type against ElementDefinition.type.targetProfile.
+    std::string_view targetType;
+    if (r[0] == '#') {
+      const Node* container = rootResource ? rootResource : resource;
+      const Node* found = nullptr;
+      for (const Node* host : {resource, container}) {
+        if (!host) continue;
+        for (const Node* c : host->children) {
+          if (c->def->name != "contained") continue;
+          const Node* id = c->child("id");
+          if (id && id->value == r.substr(1)) found = c;
+        }
+      }
+      if (!found) {
+        add(Severity::Error, "not-found", "The contained resource '" + std::string(r) + "' is not found", refPath, ref);
+        return;
+      }
+      targetType = found->type->name;
+    } else if (r.find("://") == std::string_view::npos && !r.starts_with("urn:")) {
+      targetType = r.substr(0, r.find('/'));
+      if (!v.reg.resourceType(targetType)) {
+        add(Severity::Error, "invalid", "Reference '" + std::string(r) + "' names an unknown resource type", refPath, ref);
+        return;
+      }
+    } else if (rootResource && rootResource->type->name == "Bundle") {
+      for (const Node* e : rootResource->children) {
+        if (e->def->name != "entry") continue;
+        const Node* fu = e->child("fullUrl");
+        const Node* res = e->child("resource");
+        if (fu && res && fu->value == r) targetType = res->type->name;
+      }
+    }
+    if (targetType.empty() || !node->def) return;
+    const ElementType* et = node->def->typeFor("Reference");
+    if (!et || !et->raw) return;
+    const json::Value* tps = et->raw->find("targetProfile");
+    if (!tps || !tps->isArray() || tps->size == 0) return;
+    for (const json::Value* tp : *tps) {
+      std::string_view url = stripVersion(tp->text);
+      size_t slash = url.rfind('/');
+      std::string_view name = slash == std::string_view::npos ? url : url.substr(slash + 1);
+      if (name == "Resource" || name == targetType) return;
+      const TypeInfo* t = v.reg.resourceType(targetType);
+      if (t && t->isA(name)) return;
+      // A profile: its type.
+      if (const json::Value* sd = v.reg.resource(url)) {
+        std::string_view type = sd->getString("type");
+        if (type == targetType) return;
+      }
+    }
+    add(Severity::Error, "structure",
+        "Reference to a " + std::string(targetType) + " is not allowed here; allowed targets: " +
+            [&] {
+              std::string s;
+              for (const json::Value* tp : *tps) {
+                if (!s.empty()) s += ", ";
+                std::string_view url = stripVersion(tp->text);
+                s += std::string(url.substr(url.rfind('/') + 1));
+              }
+              return s;
+            }(),
+        refPath, ref);
+  }
+
+  void invariants(const Node* node, const ElementRules& r, const std::string& path) {
+    if (r.constraints.empty()) return;
+    fhirpath::Environment env;
+    env.resource = resource;
+    env.rootResource = rootResource;
+    env.terminology = v.terminology;
+    for (const auto& c : r.constraints) {
+      if (!c->expr) continue;
+      if (!evaluator.run(*c->expr, node, env)) {
+        add(Severity::Error, "invariant",
+            "Constraint " + c->key + " could not be evaluated: " + evaluator.error(), path, node);
+        continue;
+      }
+      const auto& items = evaluator.items();
+      bool ok = true;
+      if (items.size() == 1) {
+        const fhirpath::Item& i = items[0];
+        if (i.kind() == fhirpath::ItemKind::Boolean) ok = i.boolean();
+      }
+      if (!ok)
+        add(c->severity, "invariant",
+            "Constraint failed: " + c->key + ": '" + c->human + "'", path, node);
+    }
+  }
+
+  void element(const Node* node, const std::string& path) {
+    auto r = v.rulesFor(node->def, node->type);
+    if (node->isPrimitive()) {
+      if (node->hasValue) {
+        if (auto msg = v.primitives.check(*node->type, node->value)) add(Severity::Error, "value", *msg, path, node);
+        if (r->maxLength && node->value.size() > *r->maxLength)
+          add(Severity::Error, "too-long",
+              "The value is longer than the maximum length of " + std::to_string(*r->maxLength), path, node);
+      }
+    } else {
+      cardinality(node, path);
+    }
+    binding(node, *r, path);
+    if (node->type->name == "Reference") reference(node, path);
+    invariants(node, *r, path);
+    // Children, in document order, with their FHIRPath location.
+    std::string_view lastName;
+    size_t index = 0;
+    for (const Node* c : node->children) {
+      if (c->def->name == lastName) ++index;
+      else {
+        index = 0;
+        lastName = c->def->name;
+      }
+      std::string cp = childPath(path, c, index);
+      if (c->isResource()) {
+        // A contained resource or a Bundle entry's resource.
+        const Node* savedR = resource;
+        const Node* savedRoot = rootResource;
+        bool contained = c->def->name == "contained";
+        resource = c;
+        rootResource = contained ? savedRoot : c;
+        element(c, cp);
+        resource = savedR;
+        rootResource = savedRoot;
+      } else {
+        element(c, cp);
+      }
+    }
+  }
+};
+
+}  // namespace
+
+Validator::Validator(const Registry& registry, const fhirpath::Terminology* terminology)
+    : impl_(std::make_unique<Impl>(registry, terminology)) {}
+Validator::~Validator() = default;
+
+Issues Validator::validate(const Node& resource, const ValidationOptions& options) const {
+  Issues issues;
+  Walk w{*impl_, options, issues, {}, &resource, &resource, false};
+  w.element(&resource, std::string(resource.type->name));
+  // Profiles claimed or requested: known ones are noted, unknown ones reported.
+  std::vector<std::string> profiles = options.profiles;
+  if (options.metaProfiles) {
+    if (const Node* meta = resource.child("meta")) {
+      for (const Node* p : meta->children)
+        if (p->def->name == "profile" && p->hasValue) profiles.emplace_back(p->value);
+    }
+  }
+  for (const std::string& url : profiles) {
+    const json::Value* sd = impl_->reg.resource(url);
+    if (!sd || sd->getString("resourceType") != "StructureDefinition")
+      issues.add(Issue{Severity::Warning, "not-found",
+                       "Profile " + url + " is not known here; the resource was checked against the core definitions only",
+                       std::string(resource.type->name) + ".meta", resource.line, resource.column});
+  }
+  return issues;
+}
+
+}  // namespace hoa::fhir
