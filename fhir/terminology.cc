@@ -65,15 +65,44 @@ std::shared_ptr<const Expansion> RegistryTerminology::expand(std::string_view ur
 }
 
 std::optional<bool> RegistryTerminology::codeExists(std::string_view system, std::string_view code) const {
-  const json::Value* cs = reg_.resource(system);
-  if (!cs || cs->getString("resourceType") != "CodeSystem" || cs->getString("content") != "complete")
-    return std::nullopt;
-  bool found = false;
-  std::vector<std::string_view> parents;
-  walkConcepts(cs->find("concept"), parents, [&](const json::Value& c, const std::vector<std::string_view>&) {
-    if (c.getString("code") == code) found = true;
-  });
-  return found;
+  auto c = lookup(system, code);
+  if (!c) return std::nullopt;
+  return c->found;
+}
+
+std::optional<RegistryTerminology::Concept> RegistryTerminology::lookup(std::string_view system,
+                                                                        std::string_view code) const {
+  std::shared_ptr<const Displays> displays;
+  bool cached = false;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = systems_.find(std::string(system));
+    if (it != systems_.end()) {
+      cached = true;
+      displays = it->second;
+    }
+  }
+  if (!cached) {
+    const json::Value* cs = reg_.resource(system);
+    std::shared_ptr<Displays> d;
+    if (cs && cs->getString("resourceType") == "CodeSystem" && cs->getString("content") == "complete") {
+      d = std::make_shared<Displays>();
+      std::vector<std::string_view> parents;
+      walkConcepts(cs->find("concept"), parents, [&](const json::Value& c, const std::vector<std::string_view>&) {
+        d->emplace(std::string(c.getString("code")), std::string(c.getString("display")));
+      });
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    displays = systems_.emplace(std::string(system), d).first->second;
+  }
+  if (!displays) return std::nullopt;
+  Concept c;
+  auto it = displays->find(std::string(code));
+  if (it != displays->end()) {
+    c.found = true;
+    c.display = it->second;
+  }
+  return c;
 }
 
 std::shared_ptr<const Expansion> RegistryTerminology::build(std::string_view url, int depth) const {

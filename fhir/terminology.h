@@ -48,6 +48,14 @@ class RegistryTerminology : public fhirpath::Terminology {
   // the CodeSystem is not loaded or not complete.
   std::optional<bool> codeExists(std::string_view system, std::string_view code) const;
 
+  struct Concept {
+    bool found = false;
+    std::string display;
+  };
+  // The concept of a loaded, complete CodeSystem; nullopt when the system is not loaded or
+  // not complete (then nothing can be said about its codes).
+  std::optional<Concept> lookup(std::string_view system, std::string_view code) const;
+
  private:
   std::shared_ptr<const Expansion> build(std::string_view url, int depth) const;
 
@@ -55,6 +63,9 @@ class RegistryTerminology : public fhirpath::Terminology {
   size_t maxCodes_;
   mutable std::mutex mutex_;
   mutable std::unordered_map<std::string, std::shared_ptr<const Expansion>> cache_;
+  // code -> display per complete CodeSystem; null for systems that are not usable.
+  using Displays = std::unordered_map<std::string, std::string>;
+  mutable std::unordered_map<std::string, std::shared_ptr<const Displays>> systems_;
 };
 
 }  // namespace hoa::fhir

@@ -63,6 +63,7 @@ struct Validator::Impl {
   const Registry& reg;
   std::unique_ptr<RegistryTerminology> ownTerminology;
   const fhirpath::Terminology* terminology;
+  const RegistryTerminology* codeSystems;  // code and display lookups in loaded CodeSystems
   PrimitiveRules primitives;
 
   mutable std::shared_mutex mutex;
@@ -77,7 +78,8 @@ struct Validator::Impl {
 
   Impl(const Registry& r, const fhirpath::Terminology* t)
       : reg(r), ownTerminology(t ? nullptr : std::make_unique<RegistryTerminology>(r)),
-        terminology(t ? t : ownTerminology.get()), primitives(r) {}
+        terminology(t ? t : ownTerminology.get()),
+        codeSystems(dynamic_cast<const RegistryTerminology*>(terminology)), primitives(r) {}
 
   std::shared_ptr<const Constraint> constraintFor(const json::Value& c, const TypeInfo* focus) const {
     std::string key(c.getString("key"));
@@ -365,6 +367,124 @@ struct Walk {
         refPath, ref);
   }
 
+  // A Coding of a loaded, complete CodeSystem: the code must exist, the display should
+  // be the system's.
+  void coding(const Node* node, const std::string& path) {
+    if (!v.codeSystems) return;
+    const Node* sys = node->child("system");
+    const Node* code = node->child("code");
+    if (!sys || !sys->hasValue || !code || !code->hasValue) return;
+    auto known = v.codeSystems->lookup(sys->value, code->value);
+    if (!known) return;
+    if (!known->found) {
+      add(Severity::Error, "code-invalid",
+          "Unknown code '" + std::string(code->value) + "' in the CodeSystem '" + std::string(sys->value) + "'",
+          path + ".code", code);
+      return;
+    }
+    const Node* display = node->child("display");
+    if (display && display->hasValue && !known->display.empty() &&
+        !equalIgnoringCase(display->value, known->display))
+      add(Severity::Warning, "invalid",
+          "Wrong display '" + std::string(display->value) + "' for " + std::string(sys->value) + "#" +
+              std::string(code->value) + ": the CodeSystem says '" + known->display + "'",
+          path + ".display", display);
+  }
+
+  static bool equalIgnoringCase(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      char x = a[i], y = b[i];
+      if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+      if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+      if (x != y) return false;
+    }
+    return true;
+  }
+
+  // An extension against its definition: known URL, value type, where it may be used.
+  void extension(const Node* ext, const Node* parent, const std::string& path) {
+    const Node* url = ext->child("url");
+    if (!url || !url->hasValue) return;  // ext-1 and the cardinality of url report it
+    bool modifier = ext->def->name == "modifierExtension";
+    const json::Value* sd = v.reg.resource(url->value);
+    if (!sd || sd->getString("resourceType") != "StructureDefinition" || sd->getString("type") != "Extension") {
+      // Within a complex extension, sub-extensions are named by relative URLs.
+      if (parent->type->name == "Extension" && url->value.find(':') == std::string_view::npos) return;
+      add(modifier ? Severity::Error : Severity::Warning, modifier ? "extension" : "not-found",
+          std::string(modifier ? "Unknown modifier extension '" : "Unknown extension '") + std::string(url->value) +
+              (modifier ? "': a modifier extension that is not understood makes the resource unsafe to process"
+                        : "': it is not checked"),
+          path, ext);
+      return;
+    }
+    // The value's type against Extension.value[x] of the definition.
+    const json::Value* snap = sd->find("snapshot");
+    const json::Value* elems = snap ? snap->find("element") : nullptr;
+    const Node* value = ext->child("value");
+    if (elems && elems->isArray()) {
+      for (const json::Value* e : *elems) {
+        if (e->getString("path") != "Extension.value[x]" || e->find("sliceName")) continue;
+        if (e->getString("max") == "0") {
+          if (value)
+            add(Severity::Error, "structure",
+                "The extension " + std::string(url->value) + " is complex and must not have a value", path, ext);
+        } else if (value) {
+          const json::Value* types = e->find("type");
+          bool ok = !types || !types->isArray() || types->size == 0;
+          std::string allowed;
+          if (types && types->isArray()) {
+            for (const json::Value* t : *types) {
+              std::string_view code = t->getString("code");
+              if (!allowed.empty()) allowed += ", ";
+              allowed += std::string(code);
+              if (code == value->type->name || value->type->isA(code)) ok = true;
+            }
+          }
+          if (!ok)
+            add(Severity::Error, "structure",
+                "The extension " + std::string(url->value) + " does not allow a value of type " + value->type->name +
+                    " (allowed: " + allowed + ")",
+                path + ".value.ofType(" + value->type->name + ")", value);
+        }
+        break;
+      }
+    }
+    // Where it may be used: StructureDefinition.context of type element.
+    const json::Value* contexts = sd->find("context");
+    if (!contexts || !contexts->isArray() || contexts->size == 0) return;
+    std::string parentPath;
+    if (parent->def) {
+      parentPath = parent->def->path;
+      if (parentPath.ends_with("[x]")) parentPath.resize(parentPath.size() - 3);
+    }
+    for (const json::Value* c : *contexts) {
+      std::string_view type = c->getString("type");
+      std::string_view expr = c->getString("expression");
+      if (type != "element") return;  // fhirpath/extension contexts: not checked here
+      if (expr == "Element" || expr == "Base" || parent->type->name == expr || parent->type->isA(expr) ||
+          parentPath == expr || (parent->isResource() && (expr == "Resource" || expr == "DomainResource")))
+        return;
+      // A context naming a resource element path in another form (Patient.name) matches
+      // the data type's own path too.
+      if (!parentPath.empty() && expr.size() > parentPath.size() && expr.ends_with(parentPath)) return;
+      // R4's own snapshots put extensions whose context is ElementDefinition.type.code
+      // (structuredefinition-fhir-type, regex) on ElementDefinition.type: accepted, as R4
+      // publishes them.
+      if (expr == "ElementDefinition.type.code" && parentPath == "ElementDefinition.type") return;
+    }
+    std::string allowed;
+    for (const json::Value* c : *contexts) {
+      if (!allowed.empty()) allowed += ", ";
+      allowed += std::string(c->getString("expression"));
+    }
+    add(Severity::Error, "structure",
+        "The extension " + std::string(url->value) + " is not allowed on " +
+            (parentPath.empty() || parent->isResource() ? parent->type->name : parentPath) + " (allowed on: " +
+            allowed + ")",
+        path, ext);
+  }
+
   void invariants(const Node* node, const ElementRules& r, const std::string& path) {
     if (r.constraints.empty()) return;
     fhirpath::Environment env;
@@ -404,6 +524,7 @@ struct Walk {
     }
     binding(node, *r, path);
     if (node->type->name == "Reference") reference(node, path);
+    if (node->type->name == "Coding") coding(node, path);
     invariants(node, *r, path);
     // Children, in document order, with their FHIRPath location.
     std::string_view lastName;
@@ -415,6 +536,8 @@ struct Walk {
         lastName = c->def->name;
       }
       std::string cp = childPath(path, c, index);
+      if (c->type->name == "Extension" && (c->def->name == "extension" || c->def->name == "modifierExtension"))
+        extension(c, node, cp);
       if (c->isResource()) {
         // A contained resource or a Bundle entry's resource.
         const Node* savedR = resource;

@@ -54,6 +54,9 @@ const std::map<std::string, std::string>& knownInvalid() {
        "dispenseRequest.performer references a Practitioner; R4 allows Organization only"},
       {"Observation-clinical-gender.json",
        "performer references an Encounter, which Observation.performer does not allow"},
+      {"Basic-referral.json",
+       "three modifierExtensions under example.org/do-not-use that no loaded definition describes: a receiver "
+       "must refuse what it cannot understand"},
       {"ig-r4.json",
        "the same ImplementationGuide as ImplementationGuide-fhir.json, with the same errors"},
       {"ImplementationGuide-fhir.json",
@@ -84,6 +87,27 @@ const std::map<std::string, std::string>& knownInvalid() {
   return m;
 }
 
+// Errors the R4 package's own definitional resources make throughout, by the start of the
+// message: each a real violation of R4's published definitions (checked in the JSON).
+struct IssueRule {
+  const char* messageStart;
+  const char* why;
+};
+const IssueRule kKnownIssueRules[] = {
+    {"The extension http://hl7.org/fhir/StructureDefinition/translation is not allowed on ValueSet.expansion.contains",
+     "R4's expansions put translation on contains; its context is string, code and markdown (it belongs on "
+     "contains.display)"},
+    {"The extension http://hl7.org/fhir/StructureDefinition/structuredefinition-normative-version is not allowed",
+     "R4's CodeSystems, ValueSets, OperationDefinitions and snapshot elements carry normative-version, whose "
+     "context is StructureDefinition only"},
+    {"The extension http://hl7.org/fhir/StructureDefinition/regex is not allowed on ElementDefinition.type",
+     "R4's primitive type definitions put regex on ElementDefinition.type; its context is ElementDefinition and "
+     "Questionnaire.item"},
+    {"The extension http://hl7.org/fhir/StructureDefinition/valueset-concept-comments is not allowed on "
+     "CodeSystem.concept",
+     "used on CodeSystem.concept; its context is ValueSet.compose.include.concept"},
+};
+
 class ValidatorExamples : public CoreRegistryTest {};
 
 TEST_F(ValidatorExamples, PackageExamplesHaveNoErrors) {
@@ -102,17 +126,28 @@ TEST_F(ValidatorExamples, PackageExamplesHaveNoErrors) {
   std::map<std::string, size_t> byMessageKind;
   std::string unexpected;
   size_t unexpectedCount = 0;
+  std::map<const IssueRule*, size_t> ruleUse;
   for (const fs::path& p : files) {
     ParseResult r = parseJson(*reg_, readFile(p));
     ASSERT_TRUE(r.ok()) << p;
     Issues issues = validator.validate(*r.doc.root());
     ++validated;
     bool errors = false;
+    std::vector<Issue> kept;
     for (const Issue& i : issues.items) {
       if (i.severity == Severity::Warning) ++warnings;
       if (i.severity != Severity::Error && i.severity != Severity::Fatal) continue;
+      const IssueRule* rule = nullptr;
+      for (const IssueRule& k : kKnownIssueRules)
+        if (i.message.rfind(k.messageStart, 0) == 0) rule = &k;
+      if (rule) {
+        ++ruleUse[rule];
+        continue;
+      }
       errors = true;
+      kept.push_back(i);
     }
+    issues.items = std::move(kept);
     if (!errors) continue;
     ++withErrors;
     const std::string name = p.filename().string();
@@ -131,6 +166,10 @@ TEST_F(ValidatorExamples, PackageExamplesHaveNoErrors) {
   std::printf("[          ] %zu resources validated in %.1f s; %zu with errors (%zu listed); %zu warnings\n",
               validated, secs, withErrors, listedAndFailing.size(), warnings);
   for (const auto& [kind, n] : byMessageKind) std::printf("[          ]   %6zu  %s\n", n, kind.c_str());
+  for (const IssueRule& k : kKnownIssueRules) {
+    std::printf("[          ] %6zu issues: %s\n", ruleUse[&k], k.why);
+    EXPECT_GT(ruleUse[&k], 0u) << "the rule for '" << k.messageStart << "' is not used any more";
+  }
   EXPECT_EQ(unexpectedCount, 0u) << unexpected;
   for (const auto& [name, why] : knownInvalid())
     EXPECT_TRUE(listedAndFailing.count(name)) << name << " is listed as invalid (" << why << ") but has no errors";

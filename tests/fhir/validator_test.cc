@@ -62,6 +62,27 @@ const Case kCases[] = {
     {"bundle entry resource validated", R"({"resourceType": "Bundle", "type": "collection", "entry": [
        {"fullUrl": "urn:uuid:9d8a7c5e-0000-4000-8000-000000000002", "resource": {"resourceType": "Patient", "gender": "x"}}]})",
      Severity::Error, "code-invalid", "Bundle.entry[0].resource.gender", "administrative-gender"},
+    {"unknown modifier extension", R"({"resourceType": "Patient", "modifierExtension": [
+       {"url": "http://example.org/unknown-modifier", "valueBoolean": true}]})",
+     Severity::Error, "extension", "Patient.modifierExtension[0]", "Unknown modifier extension"},
+    {"unknown extension", R"({"resourceType": "Patient", "extension": [
+       {"url": "http://example.org/unknown", "valueBoolean": true}]})",
+     Severity::Warning, "not-found", "Patient.extension[0]", "Unknown extension"},
+    {"extension value type", R"({"resourceType": "Patient", "extension": [
+       {"url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace", "valueString": "Skien"}]})",
+     Severity::Error, "structure", "Patient.extension[0].value.ofType(string)", "does not allow a value of type string"},
+    {"extension context", R"({"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "extension": [
+       {"url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace", "valueAddress": {"city": "Skien"}}]})",
+     Severity::Error, "structure", "Observation.extension[0]", "is not allowed on Observation"},
+    {"complex extension with a value", R"({"resourceType": "Patient", "extension": [
+       {"url": "http://hl7.org/fhir/StructureDefinition/patient-nationality", "valueString": "NO"}]})",
+     Severity::Error, "structure", "Patient.extension[0]", "is complex and must not have a value"},
+    {"unknown code in a loaded CodeSystem", R"({"resourceType": "Patient", "maritalStatus": {"coding": [
+       {"system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus", "code": "XX"}]}})",
+     Severity::Error, "code-invalid", "Patient.maritalStatus.coding[0].code", "Unknown code 'XX'"},
+    {"wrong display", R"({"resourceType": "Patient", "maritalStatus": {"coding": [
+       {"system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus", "code": "M", "display": "Gift"}]}})",
+     Severity::Warning, "invalid", "Patient.maritalStatus.coding[0].display", "Wrong display 'Gift'"},
 };
 
 class Validation : public CoreRegistryTest {
