@@ -7,6 +7,7 @@
 
 #include "fhir/fhirpath.h"
 #include "fhir/primitives.h"
+#include "fhir/profile.h"
 #include "fhir/terminology.h"
 
 namespace hoa::fhir {
@@ -75,6 +76,19 @@ struct Validator::Impl {
   // By (ElementDef*, TypeInfo*): a resource slot or a choice holds several types.
   mutable std::unordered_map<std::pair<const void*, const void*>, std::shared_ptr<const ElementRules>, PairHash> rules;
   mutable std::unordered_map<std::string, std::shared_ptr<const Constraint>> compiled;  // by key|expr|type
+  mutable std::unordered_map<std::string, std::shared_ptr<const profile::Profile>> profiles;  // by URL
+
+  std::shared_ptr<const profile::Profile> profileFor(const std::string& url, const json::Value& sd) const {
+    {
+      std::shared_lock lock(mutex);
+      auto it = profiles.find(url);
+      if (it != profiles.end()) return it->second;
+    }
+    std::string error;
+    auto p = profile::build(sd, error);
+    std::unique_lock lock(mutex);
+    return profiles.emplace(url, std::move(p)).first->second;
+  }
 
   Impl(const Registry& r, const fhirpath::Terminology* t)
       : reg(r), ownTerminology(t ? nullptr : std::make_unique<RegistryTerminology>(r)),
@@ -573,12 +587,24 @@ Issues Validator::validate(const Node& resource, const ValidationOptions& option
         if (p->def->name == "profile" && p->hasValue) profiles.emplace_back(p->value);
     }
   }
+  const std::string root(resource.type->name);
   for (const std::string& url : profiles) {
     const json::Value* sd = impl_->reg.resource(url);
-    if (!sd || sd->getString("resourceType") != "StructureDefinition")
+    if (!sd || sd->getString("resourceType") != "StructureDefinition") {
       issues.add(Issue{Severity::Warning, "not-found",
                        "Profile " + url + " is not known here; the resource was checked against the core definitions only",
-                       std::string(resource.type->name) + ".meta", resource.line, resource.column});
+                       root + ".meta", resource.line, resource.column});
+      continue;
+    }
+    if (sd->getString("derivation") != "constraint") continue;  // a core type: checked above
+    auto p = impl_->profileFor(url, *sd);
+    if (!p) {
+      issues.add(Issue{Severity::Warning, "not-supported",
+                       "Profile " + url + " has no snapshot; it cannot be checked", root + ".meta", resource.line,
+                       resource.column});
+      continue;
+    }
+    profile::check(impl_->reg, *p, resource, root, issues);
   }
   return issues;
 }

@@ -83,6 +83,27 @@ const Case kCases[] = {
     {"wrong display", R"({"resourceType": "Patient", "maritalStatus": {"coding": [
        {"system": "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus", "code": "M", "display": "Gift"}]}})",
      Severity::Warning, "invalid", "Patient.maritalStatus.coding[0].display", "Wrong display 'Gift'"},
+    // Profiles (meta.profile) from the R4 package: vitalsigns and bodyweight.
+    {"profile: cardinality narrowed", R"({"resourceType": "Observation",
+       "meta": {"profile": ["http://hl7.org/fhir/StructureDefinition/vitalsigns"]}, "status": "final",
+       "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+       "code": {"text": "puls"}, "effectiveDateTime": "2026-11-22T10:00:00+01:00"})",
+     Severity::Error, "required", "Observation", "Observation.subject: minimum required = 1"},
+    {"profile: required slice missing", R"({"resourceType": "Observation",
+       "meta": {"profile": ["http://hl7.org/fhir/StructureDefinition/vitalsigns"]}, "status": "final",
+       "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
+       "code": {"text": "puls"}, "subject": {"reference": "Patient/1"}, "effectiveDateTime": "2026-11-22T10:00:00+01:00"})",
+     Severity::Error, "required", "Observation", "Slice 'VSCat'"},
+    {"profile: fixed code in a slice", R"({"resourceType": "Observation",
+       "meta": {"profile": ["http://hl7.org/fhir/StructureDefinition/bodyweight"]}, "status": "final",
+       "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+       "code": {"coding": [{"system": "http://loinc.org", "code": "8302-2"}]}, "subject": {"reference": "Patient/1"},
+       "effectiveDateTime": "2026-11-22T10:00:00+01:00",
+       "valueQuantity": {"value": 80, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}})",
+     Severity::Error, "required", "Observation.code", "Slice 'BodyWeightCode'"},
+    {"profile for another type", R"({"resourceType": "Patient",
+       "meta": {"profile": ["http://hl7.org/fhir/StructureDefinition/vitalsigns"]}})",
+     Severity::Error, "structure", "Patient", "is for Observation, not Patient"},
 };
 
 class Validation : public CoreRegistryTest {
@@ -131,6 +152,24 @@ TEST_F(Validation, UnknownProfilesAreReported) {
   for (const Issue& i : issues.items)
     if (i.code == "not-found" && i.severity == Severity::Warning) ++warnings;
   EXPECT_EQ(warnings, 2);
+}
+
+TEST_F(Validation, ProfileExamplesConform) {
+  // A body weight as the profile wants it: no errors.
+  Issues issues = check(R"({"resourceType": "Observation",
+       "meta": {"profile": ["http://hl7.org/fhir/StructureDefinition/bodyweight"]}, "status": "final",
+       "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+       "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7"}]}, "subject": {"reference": "Patient/1"},
+       "effectiveDateTime": "2026-11-22T10:00:00+01:00",
+       "valueQuantity": {"value": 80, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"}})");
+  for (const Issue& i : issues.items) EXPECT_NE(i.severity, Severity::Error) << i.toString();
+  // The caller can name profiles too.
+  ValidationOptions opts;
+  opts.profiles = {"http://hl7.org/fhir/StructureDefinition/vitalsigns"};
+  Issues named = check(R"({"resourceType": "Observation", "status": "final", "code": {"text": "x"}})", opts);
+  bool subject = false;
+  for (const Issue& i : named.items) subject = subject || i.message.find("Observation.subject: minimum") != std::string::npos;
+  EXPECT_TRUE(subject);
 }
 
 TEST_F(Validation, IssuesCarryLineAndColumn) {

@@ -1,0 +1,61 @@
+#pragma once
+// Profiles (constraint StructureDefinitions) prepared for validation: the snapshot's
+// elements as a tree by element id, with slicing, fixed/pattern values, types, bindings
+// and constraints; and the check of an instance against it. Used by the validator.
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "fhir/definitions.h"
+#include "fhir/element.h"
+#include "fhir/issue.h"
+
+namespace hoa::fhir::profile {
+
+struct Discriminator {
+  std::string type;  // value, pattern, exists, type, profile
+  std::string path;  // "url", "coding.code", "$this"
+};
+
+struct Element {
+  const json::Value* ed = nullptr;
+  std::string id;         // "Observation.category:VSCat.coding"
+  std::string name;       // last segment without [x] and slice: "coding"
+  std::string sliceName;  // "VSCat" for a slice entry
+  bool choice = false;
+  uint32_t min = 0;
+  uint32_t max = kUnbounded;
+  const json::Value* fixedOrPattern = nullptr;  // the fixed[x]/pattern[x] value
+  bool isFixed = false;
+  std::vector<std::string> typeCodes;
+  std::vector<std::string> typeProfiles;  // type[0].profile (extension slices name their URL here)
+  // Slicing (on the base element of a sliced set).
+  std::vector<Discriminator> discriminators;
+  std::string rules;  // closed, open, openAtEnd
+  bool ordered = false;
+  std::vector<size_t> children;  // direct child elements (not slices)
+  std::vector<size_t> slices;    // slices of this element
+};
+
+struct Profile {
+  std::string url;
+  std::string type;
+  std::vector<Element> elements;
+  std::unordered_map<std::string, size_t> byId;
+  const Element* find(const std::string& id) const {
+    auto it = byId.find(id);
+    return it == byId.end() ? nullptr : &elements[it->second];
+  }
+};
+
+// Builds a profile from a StructureDefinition with a snapshot; nullptr (and `error`)
+// when it has none.
+std::shared_ptr<const Profile> build(const json::Value& sd, std::string& error);
+
+// Checks the resource against the profile: cardinality where the profile narrows the
+// core definition, fixed and pattern values, types, slicing (value, pattern, exists and
+// type discriminators; closed slicing). Issues go to `out` with FHIRPath locations.
+void check(const Registry& reg, const Profile& p, const Node& resource, const std::string& path, Issues& out);
+
+}  // namespace hoa::fhir::profile
