@@ -129,6 +129,7 @@ struct Checker {
   const Registry& reg;
   const Profile& prof;
   Issues& out;
+  std::vector<Deferred>* deferred;
 
   void add(Severity s, const char* code, std::string msg, const std::string& path, const Node* at) {
     out.add(Issue{s, code, std::move(msg), path, at ? at->line : 0, at ? at->column : 0});
@@ -191,6 +192,7 @@ struct Checker {
   }
 
   void element(const Node* n, const Element& e, const std::string& path) {
+    if (deferred && (e.ed->find("constraint") || e.ed->find("binding"))) deferred->push_back({n, path, e.ed});
     if (e.fixedOrPattern && !matchesJson(n, *e.fixedOrPattern)) {
       std::string want = e.fixedOrPattern->isObject() || e.fixedOrPattern->isArray()
                              ? std::string("the ") + (e.isFixed ? "fixed" : "pattern") + " value of the profile"
@@ -273,7 +275,8 @@ struct Checker {
 
 }  // namespace
 
-void check(const Registry& reg, const Profile& p, const Node& resource, const std::string& path, Issues& out) {
+void check(const Registry& reg, const Profile& p, const Node& resource, const std::string& path, Issues& out,
+           std::vector<Deferred>* deferred) {
   if (p.elements.empty()) return;
   if (resource.type->name != p.type && !resource.type->isA(p.type)) {
     out.add(Issue{Severity::Error, "structure",
@@ -281,7 +284,7 @@ void check(const Registry& reg, const Profile& p, const Node& resource, const st
                   resource.line, resource.column});
     return;
   }
-  Checker c{reg, p, out};
+  Checker c{reg, p, out, deferred};
   c.element(&resource, p.elements[0], path);
 }
 

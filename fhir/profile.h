@@ -53,9 +53,19 @@ struct Profile {
 // when it has none.
 std::shared_ptr<const Profile> build(const json::Value& sd, std::string& error);
 
+// What the profile adds that the caller checks with its own machinery: the profile's
+// constraints (FHIRPath) and bindings, with the element they apply to.
+struct Deferred {
+  const Node* node = nullptr;
+  std::string path;
+  const json::Value* ed = nullptr;  // the profile's ElementDefinition
+};
+
 // Checks the resource against the profile: cardinality where the profile narrows the
 // core definition, fixed and pattern values, types, slicing (value, pattern, exists and
-// type discriminators; closed slicing). Issues go to `out` with FHIRPath locations.
-void check(const Registry& reg, const Profile& p, const Node& resource, const std::string& path, Issues& out);
+// type discriminators; closed slicing). Issues go to `out` with FHIRPath locations; the
+// elements whose profile definition has constraints or a binding go to `deferred`.
+void check(const Registry& reg, const Profile& p, const Node& resource, const std::string& path, Issues& out,
+           std::vector<Deferred>* deferred = nullptr);
 
 }  // namespace hoa::fhir::profile

@@ -524,6 +524,44 @@ struct Walk {
     }
   }
 
+  // A profile's constraints and binding on an element: those the core definition of the
+  // element does not already have.
+  void profileRules(const profile::Deferred& d, const Node* res, const Node* root) {
+    const Node* node = d.node;
+    auto core = v.rulesFor(node->def, node->type);
+    ElementRules extra;
+    if (const json::Value* list = d.ed->find("constraint"); list && list->isArray()) {
+      for (const json::Value* c : *list) {
+        std::string_view key = c->getString("key");
+        bool known = false;
+        for (const auto& have : core->constraints) known = known || have->key == key;
+        if (known || c->getString("expression").empty()) continue;
+        extra.constraints.push_back(v.constraintFor(*c, node->type));
+      }
+    }
+    if (const json::Value* b = d.ed->find("binding")) {
+      std::string vs(stripVersion(b->getString("valueSet")));
+      std::string_view st = b->getString("strength");
+      if (!vs.empty() && (!core->binding || core->binding->valueSet != vs || st == "required")) {
+        Binding bd;
+        bd.strength = st == "required" ? Binding::Strength::Required
+                      : st == "extensible" ? Binding::Strength::Extensible
+                                           : Binding::Strength::Preferred;
+        bd.valueSet = vs;
+        if (!(core->binding && core->binding->valueSet == vs && core->binding->strength == bd.strength))
+          extra.binding = bd;
+      }
+    }
+    const Node* savedR = resource;
+    const Node* savedRoot = rootResource;
+    resource = res;
+    rootResource = root;
+    binding(node, extra, d.path);
+    invariants(node, extra, d.path);
+    resource = savedR;
+    rootResource = savedRoot;
+  }
+
   void element(const Node* node, const std::string& path) {
     auto r = v.rulesFor(node->def, node->type);
     if (node->isPrimitive()) {
@@ -604,7 +642,9 @@ Issues Validator::validate(const Node& resource, const ValidationOptions& option
                        resource.column});
       continue;
     }
-    profile::check(impl_->reg, *p, resource, root, issues);
+    std::vector<profile::Deferred> deferred;
+    profile::check(impl_->reg, *p, resource, root, issues, &deferred);
+    for (const profile::Deferred& d : deferred) w.profileRules(d, &resource, &resource);
   }
   return issues;
 }
