@@ -590,6 +590,23 @@ struct Walk {
       std::string cp = childPath(path, c, index);
       if (c->type->name == "Extension" && (c->def->name == "extension" || c->def->name == "modifierExtension"))
         extension(c, node, cp);
+      if (c->isResource() && node->type->name == "Bundle.entry") {
+        // fullUrl and resource id agree for RESTful URLs (.../Type/id).
+        const Node* fu = node->child("fullUrl");
+        const Node* id = c->child("id");
+        if (fu && fu->hasValue && id && id->hasValue && fu->value.find("://") != std::string_view::npos) {
+          std::string tail = "/" + c->type->name + "/" + std::string(id->value);
+          std::string_view u = fu->value;
+          size_t hist = u.find("/_history/");
+          if (hist != std::string_view::npos) u = u.substr(0, hist);
+          bool restful = u.find("/" + c->type->name + "/") != std::string_view::npos;
+          if (restful && !u.ends_with(tail))
+            add(Severity::Error, "invalid",
+                "The fullUrl '" + std::string(fu->value) + "' does not match the resource id '" +
+                    std::string(id->value) + "'",
+                path + ".fullUrl", fu);
+        }
+      }
       if (c->isResource()) {
         // A contained resource or a Bundle entry's resource.
         const Node* savedR = resource;

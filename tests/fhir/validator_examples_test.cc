@@ -57,6 +57,12 @@ const std::map<std::string, std::string>& knownInvalid() {
       {"Basic-referral.json",
        "three modifierExtensions under example.org/do-not-use that no loaded definition describes: a receiver "
        "must refuse what it cannot understand"},
+      {"Bundle-10bb101f-a121-4264-a920-67be9cb82c74.json",
+       "entry fullUrl .../Patient/pat12 holds the Patient with id pat2"},
+      {"Bundle-3a0707d3-549e-4467-b8b8-5a2ab3800efe.json",
+       "entry fullUrl .../Patient/pat12 holds the Patient with id pat2"},
+      {"Bundle-lri-example.json",
+       "fullUrls .../Observation/lri-gramstain1 etc. hold Observations whose ids lack the 'lri-' prefix"},
       {"ig-r4.json",
        "the same ImplementationGuide as ImplementationGuide-fhir.json, with the same errors"},
       {"ImplementationGuide-fhir.json",

@@ -62,6 +62,9 @@ const Case kCases[] = {
     {"bundle entry resource validated", R"({"resourceType": "Bundle", "type": "collection", "entry": [
        {"fullUrl": "urn:uuid:9d8a7c5e-0000-4000-8000-000000000002", "resource": {"resourceType": "Patient", "gender": "x"}}]})",
      Severity::Error, "code-invalid", "Bundle.entry[0].resource.gender", "administrative-gender"},
+    {"bundle fullUrl and id disagree", R"({"resourceType": "Bundle", "type": "collection", "entry": [
+       {"fullUrl": "http://example.org/fhir/Patient/1", "resource": {"resourceType": "Patient", "id": "2"}}]})",
+     Severity::Error, "invalid", "Bundle.entry[0].fullUrl", "does not match the resource id '2'"},
     {"unknown modifier extension", R"({"resourceType": "Patient", "modifierExtension": [
        {"url": "http://example.org/unknown-modifier", "valueBoolean": true}]})",
      Severity::Error, "extension", "Patient.modifierExtension[0]", "Unknown modifier extension"},
