@@ -46,9 +46,10 @@ constexpr const char* kUsage =
     "      OperationOutcome}. Exit 0 when no file has an error or fatal issue, 1 otherwise,\n"
     "      2 on usage errors.\n"
     "\n"
-    "options common to all commands:\n"
-    "  --package DIR   the FHIR R4 core package folder (default $HOA_FHIR_PACKAGE_DIR or\n"
-    "                  ~/.fhir/packages/hl7.fhir.r4.examples#4.0.1/package)\n";
+    "options:\n"
+    "  --package DIR   convert, fhirpath: the FHIR R4 core package folder (default\n"
+    "                  $HOA_FHIR_PACKAGE_DIR or ~/.fhir/packages/hl7.fhir.r4.examples#4.0.1/package);\n"
+    "                  validate: a further package to load beside that core (repeatable)\n";
 
 bool readInput(const std::string& name, std::istream& in, std::string& text, std::string& error) {
   std::ostringstream ss;
@@ -289,7 +290,10 @@ int validateCommand(const std::vector<std::string>& args, std::istream& in, std:
     err << "fhir-gateway: cannot load the FHIR definitions: " << error << "\n";
     return 2;
   }
+  std::error_code ec;
+  const auto core = std::filesystem::weakly_canonical(fhir::Registry::defaultCorePackageDir(), ec);
   for (const std::string& p : packages) {
+    if (std::filesystem::weakly_canonical(p, ec) == core) continue;  // the core is loaded already
     if (!registry.loadPackage(p, error)) {
       err << "fhir-gateway validate: cannot load the package " << p << ": " << error << "\n";
       return 2;

@@ -370,3 +370,34 @@ TEST_F(CliFhirPath, UsageErrorsExitTwo) {
 
 }  // namespace
 }  // namespace hoa::testing
+
+namespace hoa::testing {
+namespace {
+
+class CliValidate : public CliConvert {};
+
+TEST_F(CliValidate, OneOutcomeLinePerFileAndExitStatus) {
+  const std::string bad = R"({"resourceType": "Patient", "gender": "kvinne"})";
+  CliRun r = cli({"validate", write("good.json", kGoodJson).string(), write("bad.json", bad).string()}, "");
+  EXPECT_EQ(r.code, 1) << r.err;
+  std::vector<std::string> lines = outputLines(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  EXPECT_NE(lines[0].find("\"file\":"), std::string::npos);
+  EXPECT_NE(lines[0].find("\"resourceType\":\"OperationOutcome\""), std::string::npos);
+  EXPECT_EQ(lines[0].find("\"severity\":\"error\""), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("\"severity\":\"error\""), std::string::npos) << lines[1];
+  EXPECT_NE(lines[1].find("\"expression\":[\"Patient.gender\"]"), std::string::npos) << lines[1];
+
+  CliRun ok = cli({"validate", write("good2.json", kGoodJson).string()}, "");
+  EXPECT_EQ(ok.code, 0) << ok.out;
+  CliRun usage = cli({"validate"}, "");
+  EXPECT_EQ(usage.code, 2);
+  CliRun profile = cli({"validate", "--profile", "http://hl7.org/fhir/StructureDefinition/vitalsigns",
+                        write("obs.json", R"({"resourceType": "Observation", "status": "final", "code": {"text": "x"}})").string()},
+                       "");
+  EXPECT_EQ(profile.code, 1);
+  EXPECT_NE(profile.out.find("vitalsigns"), std::string::npos) << profile.out;
+}
+
+}  // namespace
+}  // namespace hoa::testing
