@@ -113,6 +113,8 @@ bool matchesJson(const Node* n, const json::Value& v) {
       return true;
     case json::Type::Array:
       return false;
+    case json::Type::Bool:
+      return n->isPrimitive() && n->hasValue && n->value == (v.boolean ? "true" : "false");
     default:
       return n->isPrimitive() && n->hasValue && n->value == v.text;
   }
@@ -196,6 +198,8 @@ struct Checker {
     if (e.fixedOrPattern && !matchesJson(n, *e.fixedOrPattern)) {
       std::string want = e.fixedOrPattern->isObject() || e.fixedOrPattern->isArray()
                              ? std::string("the ") + (e.isFixed ? "fixed" : "pattern") + " value of the profile"
+                         : e.fixedOrPattern->type == json::Type::Bool
+                             ? std::string(e.fixedOrPattern->boolean ? "'true'" : "'false'")
                              : "'" + std::string(e.fixedOrPattern->text) + "'";
       add(Severity::Error, "value",
           std::string("Value does not match ") + want + " (profile " + prof.url + ", element " + e.id + ")", path, n);

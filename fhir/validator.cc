@@ -38,10 +38,27 @@ std::string_view stripVersion(std::string_view url) {
   return bar == std::string_view::npos ? url : url.substr(0, bar);
 }
 
+bool isHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
 bool isReferenceFormat(std::string_view ref) {
   if (ref.empty()) return false;
-  if (ref[0] == '#') return ref.size() > 1;
-  if (ref.starts_with("urn:uuid:") || ref.starts_with("urn:oid:")) return true;
+  if (ref[0] == '#') return true;  // '#' alone is the container (R4 references.html)
+  if (ref.starts_with("urn:uuid:")) {
+    std::string_view u = ref.substr(9);
+    if (u.size() != 36) return false;
+    for (size_t i = 0; i < u.size(); ++i) {
+      bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+      if (dash ? u[i] != '-' : !isHex(u[i])) return false;
+    }
+    return true;
+  }
+  if (ref.starts_with("urn:oid:")) {
+    std::string_view o = ref.substr(8);
+    if (o.empty() || o.front() == '.' || o.back() == '.') return false;
+    for (char c : o)
+      if (!((c >= '0' && c <= '9') || c == '.')) return false;
+    return o.find("..") == std::string_view::npos;
+  }
   if (ref.find("://") != std::string_view::npos) return true;  // absolute
   // Type/id(/_history/vid)
   size_t slash = ref.find('/');
@@ -50,7 +67,11 @@ bool isReferenceFormat(std::string_view ref) {
     if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'))) return false;
   std::string_view id = ref.substr(slash + 1);
   size_t hist = id.find("/_history/");
-  if (hist != std::string_view::npos) id = id.substr(0, hist);
+  if (hist != std::string_view::npos) {
+    std::string_view version = id.substr(hist + 10);
+    if (version.empty() || version.size() > 64) return false;
+    id = id.substr(0, hist);
+  }
   if (id.empty() || id.size() > 64) return false;
   for (char c : id)
     if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
@@ -185,6 +206,7 @@ struct Walk {
   const Node* resource = nullptr;
   const Node* rootResource = nullptr;
   bool truncated = false;
+  const Node* bundle = nullptr;  // the nearest enclosing Bundle, for references between entries
 
   void add(Severity sev, std::string code, std::string message, const std::string& path, const Node* at) {
     if (issues.size() >= opts.maxIssues) {
@@ -319,7 +341,28 @@ struct Walk {
     }
     // Target type against ElementDefinition.type.targetProfile.
     std::string_view targetType;
-    if (r[0] == '#') {
+    // A reference to another entry of the enclosing Bundle: by fullUrl, or Type/id.
+    const Node* entryTarget = nullptr;
+    if (bundle && r[0] != '#') {
+      for (const Node* e : bundle->children) {
+        if (e->def->name != "entry") continue;
+        const Node* fu = e->child("fullUrl");
+        const Node* res = e->child("resource");
+        if (!res) continue;
+        if (fu && fu->value == r) entryTarget = res;
+        const Node* id = res->child("id");
+        if (!entryTarget && id && r.find("://") == std::string_view::npos &&
+            r == res->type->name + "/" + std::string(id->value))
+          entryTarget = res;
+        if (entryTarget) break;
+      }
+    }
+    if (entryTarget) {
+      targetType = entryTarget->type->name;
+    } else if (r == "#") {
+      const Node* container = rootResource ? rootResource : resource;
+      targetType = container ? std::string_view(container->type->name) : std::string_view();
+    } else if (r[0] == '#') {
       const Node* container = rootResource ? rootResource : resource;
       const Node* found = nullptr;
       for (const Node* host : {resource, container}) {
@@ -341,12 +384,16 @@ struct Walk {
         add(Severity::Error, "invalid", "Reference '" + std::string(r) + "' names an unknown resource type", refPath, ref);
         return;
       }
-    } else if (rootResource && rootResource->type->name == "Bundle") {
-      for (const Node* e : rootResource->children) {
-        if (e->def->name != "entry") continue;
-        const Node* fu = e->child("fullUrl");
-        const Node* res = e->child("resource");
-        if (fu && res && fu->value == r) targetType = res->type->name;
+    } else if (r.find("://") != std::string_view::npos) {
+      // A RESTful absolute URL: .../Type/id(/_history/v).
+      std::string_view u = r;
+      size_t hist = u.find("/_history/");
+      if (hist != std::string_view::npos) u = u.substr(0, hist);
+      size_t last = u.rfind('/');
+      size_t prev = last == std::string_view::npos || last == 0 ? std::string_view::npos : u.rfind('/', last - 1);
+      if (prev != std::string_view::npos) {
+        std::string_view type = u.substr(prev + 1, last - prev - 1);
+        if (v.reg.resourceType(type)) targetType = type;
       }
     }
     if (targetType.empty() || !node->def) return;
@@ -452,7 +499,7 @@ struct Walk {
               std::string_view code = t->getString("code");
               if (!allowed.empty()) allowed += ", ";
               allowed += std::string(code);
-              if (code == value->type->name || value->type->isA(code)) ok = true;
+              if (code == value->type->name) ok = true;  // value[x] choices are exact types
             }
           }
           if (!ok)
@@ -562,6 +609,11 @@ struct Walk {
     rootResource = savedRoot;
   }
 
+  // The Bundle an entry belongs to: the resource being walked when the entry was entered.
+  static const Node* findBundle(const Node* res) {
+    return res && res->type->name == "Bundle" ? res : nullptr;
+  }
+
   void element(const Node* node, const std::string& path) {
     auto r = v.rulesFor(node->def, node->type);
     if (node->isPrimitive()) {
@@ -599,7 +651,10 @@ struct Walk {
           std::string_view u = fu->value;
           size_t hist = u.find("/_history/");
           if (hist != std::string_view::npos) u = u.substr(0, hist);
-          bool restful = u.find("/" + c->type->name + "/") != std::string_view::npos;
+          // RESTful: the segment before the id names a resource type.
+          size_t last = u.rfind('/');
+          size_t prev = last == std::string_view::npos || last == 0 ? std::string_view::npos : u.rfind('/', last - 1);
+          bool restful = prev != std::string_view::npos && v.reg.resourceType(u.substr(prev + 1, last - prev - 1));
           if (restful && !u.ends_with(tail))
             add(Severity::Error, "invalid",
                 "The fullUrl '" + std::string(fu->value) + "' does not match the resource id '" +
@@ -611,12 +666,15 @@ struct Walk {
         // A contained resource or a Bundle entry's resource.
         const Node* savedR = resource;
         const Node* savedRoot = rootResource;
+        const Node* savedBundle = bundle;
         bool contained = c->def->name == "contained";
         resource = c;
         rootResource = contained ? savedRoot : c;
+        if (node->type->name == "Bundle.entry") bundle = node->children.empty() ? bundle : findBundle(savedR);
         element(c, cp);
         resource = savedR;
         rootResource = savedRoot;
+        bundle = savedBundle;
       } else {
         element(c, cp);
       }
