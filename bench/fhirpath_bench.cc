@@ -33,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "fhir/definitions.h"
 #include "fhir/element.h"
 #include "fhir/fhirpath.h"
@@ -45,14 +46,6 @@ namespace fs = std::filesystem;
 namespace fp = hoa::fhir::fhirpath;
 using hoa::fhir::Registry;
 
-bool readFile(const fs::path& p, std::string& out) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  out = std::move(ss).str();
-  return !in.bad();
-}
 
 struct CaseDef {
   std::string name, file, expression;
@@ -76,7 +69,7 @@ CaseList readCases() {
   CaseList l;
   l.path = casesPath();
   std::string text;
-  if (!readFile(l.path, text)) {
+  if (!hoa::bench::readFile(l.path, text)) {
     l.error = "cannot read the cases file " + l.path.string() + " (set HOA_FHIRPATH_CASES)";
     return l;
   }
@@ -144,7 +137,7 @@ void prepare(Context& c, const CaseDef& def, Prepared& p) {
       return env && *env ? fs::path(env) : Registry::defaultCorePackageDir();
     }();
     std::string text;
-    if (!readFile(dir / def.file, text)) {
+    if (!hoa::bench::readFile(dir / def.file, text)) {
       p.error = "cannot read " + (dir / def.file).string();
       return;
     }

@@ -11,7 +11,7 @@
 //
 // The selection rule ("clinical examples"), identical in bench/npm-fhir/convert.js:
 //  every *.json file of the package folder except package.json and dot-files, whose
-//  resourceType is not a conformance resource type (kConformanceTypes below); a Bundle
+//  resourceType is not a conformance resource type (bench/bench_support.cc); a Bundle
 //  is excluded when more than half of its entries hold a conformance resource.
 //
 // Throughput is bytes per second (state.SetBytesProcessed):
@@ -33,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "fhir/definitions.h"
 #include "fhir/format.h"
 #include "fhir/json.h"
@@ -42,22 +43,10 @@ namespace {
 namespace fs = std::filesystem;
 using hoa::fhir::Registry;
 
-const std::set<std::string, std::less<>> kConformanceTypes = {
-    "StructureDefinition", "ValueSet",      "CodeSystem",          "SearchParameter",
-    "ConceptMap",          "OperationDefinition", "NamingSystem", "CompartmentDefinition",
-    "CapabilityStatement", "ImplementationGuide", "StructureMap"};
 
 // The single referral-sized resource for the latency benchmarks.
 constexpr std::string_view kReferralFile = "ServiceRequest-physiotherapy.json";
 
-bool readFile(const fs::path& p, std::string& out) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) return false;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  out = std::move(ss).str();
-  return !in.bad();
-}
 
 struct Example {
   std::string name;  // file name
@@ -76,53 +65,10 @@ struct Corpus {
   std::string error;  // non-empty: the inputs could not be prepared
 };
 
-// Whether a package file is a clinical example (the rule in the header comment).
-// `error` is set when the file cannot be read or is not JSON.
-bool isClinicalExample(const fs::path& file, std::string& error) {
-  std::string text;
-  if (!readFile(file, text)) {
-    error = "cannot read " + file.string();
-    return false;
-  }
-  hoa::json::Error jerr;
-  hoa::json::Document doc = hoa::json::Document::parse(std::move(text), jerr);
-  if (!doc.root() || !doc.root()->isObject()) {
-    error = file.string() + ": not a JSON object: " + jerr.message;
-    return false;
-  }
-  std::string_view rt = doc.root()->getString("resourceType");
-  if (kConformanceTypes.count(rt)) return false;
-  if (rt != "Bundle") return true;
-  const hoa::json::Value* entries = doc.root()->find("entry");
-  if (!entries || !entries->isArray() || entries->size == 0) return true;
-  uint32_t conformance = 0;
-  for (const hoa::json::Value* e : *entries) {
-    const hoa::json::Value* res = e->isObject() ? e->find("resource") : nullptr;
-    if (res && res->isObject() && kConformanceTypes.count(res->getString("resourceType")))
-      ++conformance;
-  }
-  return 2 * static_cast<uint64_t>(conformance) <= entries->size;
-}
-
-std::vector<fs::path> builtInSelection(const fs::path& dir, std::string& error) {
-  std::vector<fs::path> all, selected;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    std::string name = e.path().filename().string();
-    if (e.is_regular_file() && name.ends_with(".json") && name != "package.json" &&
-        !name.starts_with("."))
-      all.push_back(e.path());
-  }
-  std::sort(all.begin(), all.end());
-  for (const fs::path& f : all) {
-    if (isClinicalExample(f, error)) selected.push_back(f);
-    if (!error.empty()) return {};
-  }
-  return selected;
-}
 
 bool prepare(const Registry& reg, const fs::path& file, Example& ex, std::string& error) {
   ex.name = file.filename().string();
-  if (!readFile(file, ex.json)) {
+  if (!hoa::bench::readFile(file, ex.json)) {
     error = "cannot read " + file.string();
     return false;
   }
@@ -178,7 +124,7 @@ Corpus buildCorpus() {
       files.push_back(p.is_absolute() ? p : c.packageDir / p);
     }
     // Cross-check: the list should name the files the built-in rule selects.
-    std::vector<fs::path> own = builtInSelection(c.packageDir, c.error);
+    std::vector<fs::path> own = hoa::bench::clinicalExamples(c.packageDir, c.error);
     if (!c.error.empty()) return c;
     auto names = [](const std::vector<fs::path>& paths) {
       std::vector<std::string> n;
@@ -191,7 +137,7 @@ Corpus buildCorpus() {
                                                      std::to_string(own.size()) + " files)";
   } else {
     c.listSource = "built-in rule";
-    files = builtInSelection(c.packageDir, c.error);
+    files = hoa::bench::clinicalExamples(c.packageDir, c.error);
     if (!c.error.empty()) return c;
   }
   if (files.empty()) {

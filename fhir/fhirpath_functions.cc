@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "fhir/fhirpath_internal.h"
 #include "fhir/json.h"
@@ -1417,7 +1418,9 @@ FN(htmlChecks) {
   if (in.size() != 1 || !in[0].isNode()) return;
   const Node* n = in[0].node();
   if (n->type->name != "xhtml" || !n->hasValue) return out.push_back(boolItem(false));
-  static const char* allowed[] = {
+  // Tag names compared in lower case without copying: one hash lookup per tag (this runs
+  // on every narrative the validator sees).
+  static const std::unordered_set<std::string_view> allowed = {
       "a", "abbr", "acronym", "b", "big", "blockquote", "br", "caption", "cite", "code", "col", "colgroup",
       "dd", "dfn", "div", "dl", "dt", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd",
       "li", "ol", "p", "pre", "q", "samp", "small", "span", "strong", "sub", "sup", "table", "tbody",
@@ -1426,6 +1429,7 @@ FN(htmlChecks) {
       "figure", "figcaption", "mark", "time", "wbr"};
   std::string_view x = n->value;
   bool content = false;
+  char lowered[16];
   for (size_t i = 0; i < x.size();) {
     if (x[i] == '<') {
       size_t end = x.find('>', i);
@@ -1437,14 +1441,18 @@ FN(htmlChecks) {
       if (closing) tag.remove_prefix(1);
       size_t ne = 0;
       while (ne < tag.size() && tag[ne] != ' ' && tag[ne] != '/' && tag[ne] != '\t' && tag[ne] != '\n' && tag[ne] != '\r') ++ne;
-      std::string name = lowerAscii(tag.substr(0, ne));
+      std::string_view name = tag.substr(0, ne);
       size_t colon = name.find(':');
-      if (colon != std::string::npos) name = name.substr(colon + 1);
-      bool ok = false;
-      for (const char* a : allowed) ok = ok || name == a;
-      if (!ok) return out.push_back(boolItem(false));
+      if (colon != std::string_view::npos) name = name.substr(colon + 1);
+      if (name.size() > sizeof lowered) return out.push_back(boolItem(false));  // no allowed name is longer
+      for (size_t k = 0; k < name.size(); ++k) {
+        char c = name[k];
+        lowered[k] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+      }
+      name = std::string_view(lowered, name.size());
+      if (!allowed.count(name)) return out.push_back(boolItem(false));
       if (name == "img") content = true;
-      if (!closing) {
+      if (!closing && ne < tag.size() && tag.find('=', ne) != std::string_view::npos) {
         // No event handler attributes (on...=) and no javascript: URLs.
         std::string attrs = lowerAscii(tag.substr(ne));
         for (size_t p = attrs.find("on"); p != std::string::npos; p = attrs.find("on", p + 2)) {

@@ -120,13 +120,6 @@ bool matchesJson(const Node* n, const json::Value& v) {
   }
 }
 
-std::string childPath(const std::string& parent, const Node* c, size_t index) {
-  std::string p = parent + "." + c->def->name;
-  if (c->def->isChoice) p += ".ofType(" + c->type->name + ")";
-  if (c->def->repeats()) p += "[" + std::to_string(index) + "]";
-  return p;
-}
-
 struct Checker {
   const Registry& reg;
   const Profile& prof;
@@ -278,6 +271,23 @@ struct Checker {
 };
 
 }  // namespace
+
+std::string childPath(const std::string& parent, const Node* c, size_t index) {
+  std::string p = parent;
+  p += '.';
+  p += c->def->name;
+  if (c->def->isChoice) {
+    p += ".ofType(";
+    p += c->type->name;
+    p += ')';
+  }
+  if (c->def->repeats()) {
+    p += '[';
+    p += std::to_string(index);
+    p += ']';
+  }
+  return p;
+}
 
 void check(const Registry& reg, const Profile& p, const Node& resource, const std::string& path, Issues& out,
            std::vector<Deferred>* deferred) {

@@ -49,6 +49,11 @@ struct Profile {
   }
 };
 
+// The FHIRPath location of child `c` (its `index`th repeat) of the element at `parent`:
+// `Patient.name[0]`, `Observation.value.ofType(Quantity)`. Shared with the validator so
+// both report the same locations.
+std::string childPath(const std::string& parent, const Node* c, size_t index);
+
 // Builds a profile from a StructureDefinition with a snapshot; nullptr (and `error`)
 // when it has none.
 std::shared_ptr<const Profile> build(const json::Value& sd, std::string& error);

@@ -221,23 +221,6 @@ struct Walk {
     issues.add(Issue{sev, std::move(code), std::move(message), path, at ? at->line : 0, at ? at->column : 0});
   }
 
-  static std::string childPath(const std::string& parent, const Node* c, size_t index) {
-    std::string p = parent;
-    p += '.';
-    p += c->def->name;
-    if (c->def->isChoice) {
-      p += ".ofType(";
-      p += c->type->name;
-      p += ')';
-    }
-    if (c->def->repeats()) {
-      p += '[';
-      p += std::to_string(index);
-      p += ']';
-    }
-    return p;
-  }
-
   void cardinality(const Node* node, const std::string& path) {
     const TypeInfo* t = node->type;
     if (node->isPrimitive()) return;
@@ -639,7 +622,7 @@ struct Walk {
         index = 0;
         lastName = c->def->name;
       }
-      std::string cp = childPath(path, c, index);
+      std::string cp = profile::childPath(path, c, index);
       if (c->type->name == "Extension" && (c->def->name == "extension" || c->def->name == "modifierExtension"))
         extension(c, node, cp);
       if (c->isResource() && node->type->name == "Bundle.entry") {
