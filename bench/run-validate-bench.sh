@@ -21,8 +21,9 @@ OUT="$BUILD/validate-bench"
 NPM_DIR="$ROOT/bench/npm-fhir"
 BUNDLE=${HOA_VALIDATE_BUNDLE:-$ROOT/bench/data/referral-bundle.json}
 
-die() { printf 'run-validate-bench: error: %s\n' "$*" >&2; exit 1; }
-log() { printf '\n== %s\n' "$*" >&2; }
+NAME=run-validate-bench
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 SHORT=0
 for arg in "$@"; do
@@ -42,35 +43,15 @@ else
   NPM_ARGS=(--min-time 1 --warmup 2 --repeat 5)
 fi
 
-for tool in cmake node npm; do
-  command -v "$tool" >/dev/null || die "$tool is not installed"
-done
-
-PKG_DIR=${HOA_FHIR_PACKAGE_DIR:-$HOME/.fhir/packages/hl7.fhir.r4.examples#4.0.1/package}
-[[ -f "$PKG_DIR/package.json" ]] || die "FHIR package not found at $PKG_DIR (run ./dev setup)"
-export HOA_FHIR_PACKAGE_DIR="$PKG_DIR"
+bench_prerequisites
 [[ -f "$BUNDLE" ]] || die "the referral Bundle $BUNDLE is missing"
 export HOA_VALIDATE_BUNDLE="$BUNDLE"
 
 # --- build ---------------------------------------------------------------------------------
-# -Wno-error=restrict: g++ 12 at -O3 reports a false -Wrestrict inside std::string's
-# operator+ (GCC bug 105329); it stays a warning here, everything else is still -Werror.
-log "building hoa_bench (Release) in $BUILD"
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DHOA_BUILD_BENCH=ON \
-  -DHOA_BUILD_TESTS=OFF -DCMAKE_CXX_FLAGS="-Wno-error=restrict" >/dev/null
-cmake --build "$BUILD" --target hoa_bench -j "${JOBS:-$(nproc)}"
-BENCH_BIN="$BUILD/bench/hoa_bench"
-[[ -x "$BENCH_BIN" ]] || die "$BENCH_BIN was not built"
+bench_build
 
 # --- npm comparison ------------------------------------------------------------------------
-if [[ ! -d "$NPM_DIR/node_modules/fhir" ]]; then
-  log "installing the npm comparison into $NPM_DIR/node_modules"
-  if [[ -f "$NPM_DIR/package-lock.json" ]]; then
-    (cd "$NPM_DIR" && npm ci --no-audit --no-fund)
-  else
-    (cd "$NPM_DIR" && npm install --no-audit --no-fund)
-  fi
-fi
+bench_npm_install "$NPM_DIR" fhir
 
 # --- the same example list for both sides (the format benchmark's rule) ----------------------
 mkdir -p "$OUT"
