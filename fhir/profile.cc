@@ -1,5 +1,7 @@
 #include "fhir/profile.h"
 
+#include <charconv>
+
 #include <algorithm>
 
 namespace hoa::fhir::profile {
@@ -274,6 +276,11 @@ struct Checker {
 
 std::string childPath(const std::string& parent, const Node* c, size_t index) {
   std::string p = parent;
+  appendChildPath(p, c, index);
+  return p;
+}
+
+void appendChildPath(std::string& p, const Node* c, size_t index) {
   p += '.';
   p += c->def->name;
   if (c->def->isChoice) {
@@ -282,11 +289,12 @@ std::string childPath(const std::string& parent, const Node* c, size_t index) {
     p += ')';
   }
   if (c->def->repeats()) {
+    char digits[24];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, index);
     p += '[';
-    p += std::to_string(index);
+    p.append(digits, end);
     p += ']';
   }
-  return p;
 }
 
 void check(const Registry& reg, const Profile& p, const Node& resource, const std::string& path, Issues& out,

@@ -53,6 +53,8 @@ struct Profile {
 // `Patient.name[0]`, `Observation.value.ofType(Quantity)`. Shared with the validator so
 // both report the same locations.
 std::string childPath(const std::string& parent, const Node* c, size_t index);
+// The same, appended in place to `path` (the walk keeps one buffer, no string per element).
+void appendChildPath(std::string& path, const Node* c, size_t index);
 
 // Builds a profile from a StructureDefinition with a snapshot; nullptr (and `error`)
 // when it has none.

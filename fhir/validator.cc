@@ -1,5 +1,7 @@
 #include "fhir/validator.h"
 
+#include <array>
+#include <atomic>
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
@@ -13,7 +15,13 @@
 namespace hoa::fhir {
 namespace {
 
+// Constraints evaluated natively because they run on every element: the native code is
+// exactly the FHIRPath expression (tests compare the two on the whole example corpus).
+enum class NativeCheck : uint8_t { None, Ele1 };
+constexpr std::string_view kEle1Expression = "hasValue() or (children().count() > id.count())";
+
 struct Constraint {
+  NativeCheck native = NativeCheck::None;
   std::string key;
   Severity severity = Severity::Error;
   std::string human;
@@ -88,6 +96,10 @@ struct Validator::Impl {
   const RegistryTerminology* codeSystems;  // code and display lookups in loaded CodeSystems
   PrimitiveRules primitives;
 
+  // Distinguishes validator instances in the per-thread rules cache (addresses are reused).
+  static inline std::atomic<uint64_t> nextSerial{1};
+  const uint64_t serial = nextSerial.fetch_add(1);
+
   mutable std::shared_mutex mutex;
   struct PairHash {
     size_t operator()(const std::pair<const void*, const void*>& p) const {
@@ -129,6 +141,7 @@ struct Validator::Impl {
     con->key = key;
     con->severity = c.getString("severity") == "warning" ? Severity::Warning : Severity::Error;
     con->human = std::string(c.getString("human"));
+    if (key == "ele-1" && expression == kEle1Expression) con->native = NativeCheck::Ele1;
     if (!expression.empty()) {
       fhirpath::CompileError err;
       fhirpath::CompileOptions opts;
@@ -194,6 +207,26 @@ struct Validator::Impl {
     std::unique_lock lock(mutex);
     return rules.emplace(key, std::move(r)).first->second;
   }
+
+  // rulesFor() through a per-thread direct-mapped cache: the walk asks for the rules of
+  // every element, and a shared lock per element costs more than the rest of the lookup
+  // (and contends between threads). Entries point into `rules`, which lives (and never
+  // drops an entry) as long as this Impl; `serial` keeps another instance's entries out.
+  const ElementRules& cachedRules(const ElementDef* def, const TypeInfo* type) const {
+    struct Slot {
+      uint64_t serial = 0;
+      const void* def = nullptr;
+      const void* type = nullptr;
+      const ElementRules* rules = nullptr;
+    };
+    thread_local std::array<Slot, 1024> cache{};
+    auto a = reinterpret_cast<uintptr_t>(def) >> 4, b = reinterpret_cast<uintptr_t>(type) >> 4;
+    Slot& slot = cache[(a ^ (b * 0x9E3779B1u)) & (cache.size() - 1)];
+    if (slot.serial == serial && slot.def == def && slot.type == type) return *slot.rules;
+    std::shared_ptr<const ElementRules> r = rulesFor(def, type);
+    slot = Slot{serial, def, type, r.get()};
+    return *r;
+  }
 };
 
 namespace {
@@ -207,6 +240,7 @@ struct Walk {
   const Node* rootResource = nullptr;
   bool truncated = false;
   const Node* bundle = nullptr;  // the nearest enclosing Bundle, for references between entries
+  std::string pathBuf;           // the FHIRPath location of the element being walked
 
   void add(Severity sev, std::string code, std::string message, const std::string& path, const Node* at) {
     if (issues.size() >= opts.maxIssues) {
@@ -257,8 +291,9 @@ struct Walk {
     const std::string& tn = node->type->name;
     auto report = [&](std::string_view system, std::string_view code) {
       bool required = b.strength == Binding::Strength::Required;
-      std::string what = system.empty() ? "'" + std::string(code) + "'"
-                                        : "'" + std::string(system) + "#" + std::string(code) + "'";
+      std::string what(1, '\'');
+      if (!system.empty()) what.append(system).append(1, '#');
+      what.append(code).append(1, '\'');
       add(required ? Severity::Error : Severity::Warning, "code-invalid",
           "The code " + what + " is not in the value set " + b.valueSet + ", which is " +
               (required ? "required" : "extensible"),
@@ -536,6 +571,11 @@ struct Walk {
     env.rootResource = rootResource;
     env.terminology = v.terminology;
     for (const auto& c : r.constraints) {
+      if (c->native == NativeCheck::Ele1) {
+        if (!ele1Holds(*node))
+          add(c->severity, "invariant", "Constraint failed: " + c->key + ": '" + c->human + "'", path, node);
+        continue;
+      }
       if (!c->expr) continue;
       if (!evaluator.run(*c->expr, node, env)) {
         add(Severity::Error, "invariant",
@@ -558,7 +598,7 @@ struct Walk {
   // element does not already have.
   void profileRules(const profile::Deferred& d, const Node* res, const Node* root) {
     const Node* node = d.node;
-    auto core = v.rulesFor(node->def, node->type);
+    const ElementRules* core = &v.cachedRules(node->def, node->type);
     ElementRules extra;
     if (const json::Value* list = d.ed->find("constraint"); list && list->isArray()) {
       for (const json::Value* c : *list) {
@@ -598,22 +638,24 @@ struct Walk {
   }
 
   void element(const Node* node, const std::string& path) {
-    auto r = v.rulesFor(node->def, node->type);
+    const ElementRules& r = v.cachedRules(node->def, node->type);
     if (node->isPrimitive()) {
       if (node->hasValue) {
         if (auto msg = v.primitives.check(*node->type, node->value)) add(Severity::Error, "value", *msg, path, node);
-        if (r->maxLength && node->value.size() > *r->maxLength)
+        if (r.maxLength && node->value.size() > *r.maxLength)
           add(Severity::Error, "too-long",
-              "The value is longer than the maximum length of " + std::to_string(*r->maxLength), path, node);
+              "The value is longer than the maximum length of " + std::to_string(*r.maxLength), path, node);
       }
     } else {
       cardinality(node, path);
     }
-    binding(node, *r, path);
+    binding(node, r, path);
     if (node->type->name == "Reference") reference(node, path);
     if (node->type->name == "Coding") coding(node, path);
-    invariants(node, *r, path);
-    // Children, in document order, with their FHIRPath location.
+    invariants(node, r, path);
+    // Children, in document order, with their FHIRPath location. `path` is this walk's
+    // path buffer (element() is always called with pathBuf): each child's location is
+    // appended for its subtree and cut off again afterwards.
     std::string_view lastName;
     size_t index = 0;
     for (const Node* c : node->children) {
@@ -622,29 +664,11 @@ struct Walk {
         index = 0;
         lastName = c->def->name;
       }
-      std::string cp = profile::childPath(path, c, index);
+      if (c->isResource() && node->type->name == "Bundle.entry") fullUrlMatchesId(node, c, path);
+      const size_t mark = pathBuf.size();
+      profile::appendChildPath(pathBuf, c, index);
       if (c->type->name == "Extension" && (c->def->name == "extension" || c->def->name == "modifierExtension"))
-        extension(c, node, cp);
-      if (c->isResource() && node->type->name == "Bundle.entry") {
-        // fullUrl and resource id agree for RESTful URLs (.../Type/id).
-        const Node* fu = node->child("fullUrl");
-        const Node* id = c->child("id");
-        if (fu && fu->hasValue && id && id->hasValue && fu->value.find("://") != std::string_view::npos) {
-          std::string tail = "/" + c->type->name + "/" + std::string(id->value);
-          std::string_view u = fu->value;
-          size_t hist = u.find("/_history/");
-          if (hist != std::string_view::npos) u = u.substr(0, hist);
-          // RESTful: the segment before the id names a resource type.
-          size_t last = u.rfind('/');
-          size_t prev = last == std::string_view::npos || last == 0 ? std::string_view::npos : u.rfind('/', last - 1);
-          bool restful = prev != std::string_view::npos && v.reg.resourceType(u.substr(prev + 1, last - prev - 1));
-          if (restful && !u.ends_with(tail))
-            add(Severity::Error, "invalid",
-                "The fullUrl '" + std::string(fu->value) + "' does not match the resource id '" +
-                    std::string(id->value) + "'",
-                path + ".fullUrl", fu);
-        }
-      }
+        extension(c, node, pathBuf);
       if (c->isResource()) {
         // A contained resource or a Bundle entry's resource.
         const Node* savedR = resource;
@@ -654,18 +678,46 @@ struct Walk {
         resource = c;
         rootResource = contained ? savedRoot : c;
         if (node->type->name == "Bundle.entry") bundle = node->children.empty() ? bundle : findBundle(savedR);
-        element(c, cp);
+        element(c, pathBuf);
         resource = savedR;
         rootResource = savedRoot;
         bundle = savedBundle;
       } else {
-        element(c, cp);
+        element(c, pathBuf);
       }
+      pathBuf.resize(mark);
     }
+  }
+
+  // fullUrl and resource id agree for RESTful URLs (.../Type/id).
+  void fullUrlMatchesId(const Node* entry, const Node* res, const std::string& path) {
+    const Node* fu = entry->child("fullUrl");
+    const Node* id = res->child("id");
+    if (!fu || !fu->hasValue || !id || !id->hasValue || fu->value.find("://") == std::string_view::npos) return;
+    std::string tail = "/" + res->type->name + "/" + std::string(id->value);
+    std::string_view u = fu->value;
+    size_t hist = u.find("/_history/");
+    if (hist != std::string_view::npos) u = u.substr(0, hist);
+    // RESTful: the segment before the id names a resource type.
+    size_t last = u.rfind('/');
+    size_t prev = last == std::string_view::npos || last == 0 ? std::string_view::npos : u.rfind('/', last - 1);
+    bool restful = prev != std::string_view::npos && v.reg.resourceType(u.substr(prev + 1, last - prev - 1));
+    if (restful && !u.ends_with(tail))
+      add(Severity::Error, "invalid",
+          "The fullUrl '" + std::string(fu->value) + "' does not match the resource id '" + std::string(id->value) +
+              "'",
+          path + ".fullUrl", fu);
   }
 };
 
 }  // namespace
+
+bool ele1Holds(const Node& node) {
+  if (node.hasValue) return true;
+  for (const Node* c : node.children)
+    if (c->def->name != "id") return true;
+  return false;
+}
 
 Validator::Validator(const Registry& registry, const fhirpath::Terminology* terminology)
     : impl_(std::make_unique<Impl>(registry, terminology)) {}
@@ -673,8 +725,10 @@ Validator::~Validator() = default;
 
 Issues Validator::validate(const Node& resource, const ValidationOptions& options) const {
   Issues issues;
-  Walk w{*impl_, options, issues, {}, &resource, &resource, false};
-  w.element(&resource, std::string(resource.type->name));
+  Walk w{*impl_, options, issues, {}, &resource, &resource, false, nullptr, {}};
+  w.pathBuf.reserve(256);
+  w.pathBuf = resource.type->name;
+  w.element(&resource, w.pathBuf);
   // Profiles claimed or requested: known ones are noted, unknown ones reported.
   std::vector<std::string> profiles = options.profiles;
   if (options.metaProfiles) {

@@ -59,4 +59,9 @@ class Validator {
   std::unique_ptr<Impl> impl_;
 };
 
+// ele-1 ("All FHIR elements must have a @value or children") computed natively:
+// `hasValue() or (children().count() > id.count())`. The validator uses it instead of
+// evaluating that expression on every element; exposed so tests can prove the two agree.
+bool ele1Holds(const Node& node);
+
 }  // namespace hoa::fhir

@@ -47,6 +47,7 @@
 #include "fhir/fhirpath.h"
 #include "fhir/format.h"
 #include "fhir/json.h"
+#include "fhir/validator.h"
 #include "tests/test_env.h"
 
 namespace hoa::testing {
@@ -233,7 +234,8 @@ struct Tally {
 
 struct Counts {
   size_t examples = 0, nodes = 0, evaluations = 0, empty = 0, failures = 0, exceptions = 0,
-         warningsFalse = 0;
+         warningsFalse = 0, ele1Compared = 0, ele1Disagreements = 0;
+  std::string ele1Example;
   std::map<std::string, Tally> emptyByKey, warningsFalseByKey;
 };
 
@@ -294,6 +296,12 @@ class Walker {
         r = fp::evaluateBoolean(*inv.compiled, &n, env);
       } catch (const std::exception& e) {
         r.error = std::string("exception: ") + e.what();
+      }
+      if (inv.key == "ele-1" && r.error.empty() && r.value) {
+        // The validator computes ele-1 natively (fhir::ele1Holds): it must agree with
+        // the expression on every element of the corpus.
+        ++counts_.ele1Compared;
+        if (*r.value != fhir::ele1Holds(n) && counts_.ele1Disagreements++ == 0) counts_.ele1Example = file_ + " " + path;
       }
       if (r.error.empty() && !r.value) {
         ++counts_.empty;
@@ -409,6 +417,9 @@ TEST_F(FhirPathInvariants, CoreInvariantsHoldOnThePackageExamples) {
 
   EXPECT_TRUE(unparsed.empty()) << unparsed.size() << " examples do not parse, e.g. "
                                 << unparsed.front();
+  EXPECT_GT(counts.ele1Compared, 1000000u) << "ele-1 should be evaluated on every element";
+  EXPECT_EQ(counts.ele1Disagreements, 0u) << "fhir::ele1Holds disagrees with the ele-1 expression, e.g. at "
+                                          << counts.ele1Example;
   std::string summary;
   size_t shown = 0;
   for (const auto& [k, g] : groups) {
