@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "fhir/fhirpath.h"
+#include "fhir/format.h"
 #include "fhir/primitives.h"
 #include "fhir/profile.h"
 #include "fhir/terminology.h"
@@ -172,6 +173,22 @@ struct Validator::Impl {
     }
   }
 
+  // The ElementDefinition a contentReference names ("#Questionnaire.item"), or nullptr.
+  const json::Value* contentReferenceTarget(const ElementDef* def) const {
+    if (!def->definition) return nullptr;
+    std::string_view ref = def->definition->getString("contentReference");
+    size_t hash = ref.find('#');
+    if (hash == std::string_view::npos) return nullptr;
+    std::string_view id = ref.substr(hash + 1);
+    const TypeInfo* root = reg.type(id.substr(0, id.find('.')));
+    const json::Value* snap = root && root->structureDefinition ? root->structureDefinition->find("snapshot") : nullptr;
+    const json::Value* elems = snap ? snap->find("element") : nullptr;
+    if (!elems || !elems->isArray()) return nullptr;
+    for (const json::Value* e : *elems)
+      if (e->getString("id") == id || (e->getString("path") == id && !e->find("sliceName"))) return e;
+    return nullptr;
+  }
+
   // The rules of an element (by its definition in the parent) of a given type.
   std::shared_ptr<const ElementRules> rulesFor(const ElementDef* def, const TypeInfo* type) const {
     const std::pair<const void*, const void*> key(def, type);
@@ -185,6 +202,9 @@ struct Validator::Impl {
     if (def && def->types.size() > 1) focus = nullptr;  // a choice: constraints written for one type
     if (def) {
       addConstraints(*r, def->definition, focus);
+      // An element defined by contentReference (Questionnaire.item.item → #Questionnaire.item)
+      // carries only ele-1 in the snapshot: the referenced element's constraints apply.
+      if (const json::Value* target = contentReferenceTarget(def)) addConstraints(*r, target, focus);
       if (const json::Value* b = def->definition ? def->definition->find("binding") : nullptr) {
         Binding bd;
         std::string_view s = b->getString("strength");
@@ -497,9 +517,21 @@ struct Walk {
           path, ext);
       return;
     }
-    // The value's type against Extension.value[x] of the definition.
     const json::Value* snap = sd->find("snapshot");
     const json::Value* elems = snap ? snap->find("element") : nullptr;
+    // modifierExtension holds exactly the extensions defined as modifiers (R4 extensibility).
+    if (elems && elems->isArray() && elems->size > 0) {
+      const json::Value* m = elems->items[0]->find("isModifier");
+      bool definedModifier = m && m->boolean;
+      if (definedModifier != modifier)
+        add(Severity::Error, "structure",
+            modifier ? "The extension " + std::string(url->value) +
+                           " is not a modifier extension, so it must not be used in modifierExtension"
+                     : "The extension " + std::string(url->value) +
+                           " is a modifier extension, so it must be used in modifierExtension, not extension",
+            path, ext);
+    }
+    // The value's type against Extension.value[x] of the definition.
     const Node* value = ext->child("value");
     if (elems && elems->isArray()) {
       for (const json::Value* e : *elems) {
@@ -562,6 +594,15 @@ struct Walk {
             (parentPath.empty() || parent->isResource() ? parent->type->name : parentPath) + " (allowed on: " +
             allowed + ")",
         path, ext);
+  }
+
+  // The narrative div: well-formed XML, a single XHTML <div> root, no DOCTYPE (R4
+  // narrative). A JSON parser keeps the div as text, so this is where JSON input is checked;
+  // the element and attribute rules are txt-1/txt-2.
+  void xhtml(const Node* node, const std::string& path) {
+    std::string canon, error;
+    if (!canonicalXhtml(node->value, canon, error))
+      add(Severity::Error, "invalid", "The narrative is not valid XHTML (well-formed XML with one XHTML <div> root): " + error, path, node);
   }
 
   void invariants(const Node* node, const ElementRules& r, const std::string& path) {
@@ -642,6 +683,7 @@ struct Walk {
     if (node->isPrimitive()) {
       if (node->hasValue) {
         if (auto msg = v.primitives.check(*node->type, node->value)) add(Severity::Error, "value", *msg, path, node);
+        if (node->type->name == "xhtml") xhtml(node, path);
         if (r.maxLength && node->value.size() > *r.maxLength)
           add(Severity::Error, "too-long",
               "The value is longer than the maximum length of " + std::to_string(*r.maxLength), path, node);

@@ -719,8 +719,9 @@ bool canonicalXhtml(std::string_view xhtml, std::string& out, std::string& error
     if (c->depth == 0) {
       if (c->sawRoot) return c->fail("more than one root element");
       c->sawRoot = true;
-      if (sv(uri) != detail::kXhtmlNs || sv(l) != "div")
-        return c->fail("the root element must be an XHTML <div>");
+      if (sv(l) != "div") return c->fail("the root element must be a <div>, not <" + std::string(sv(l)) + ">");
+      if (sv(uri) != detail::kXhtmlNs)
+        return c->fail("the <div> must be in the XHTML namespace (xmlns=\"" + std::string(detail::kXhtmlNs) + "\")");
     }
     if (++c->depth > 256) return c->fail("nested too deeply");
     auto attrs = xhtmlAttrs(na, a);
