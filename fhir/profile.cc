@@ -59,6 +59,8 @@ std::shared_ptr<const Profile> build(const json::Value& sd, std::string& error) 
         e.typeCodes.emplace_back(t->getString("code"));
         if (const json::Value* profs = t->find("profile"); profs && profs->isArray())
           for (const json::Value* pr : *profs) e.typeProfiles.emplace_back(pr->text);
+        if (const json::Value* tps = t->find("targetProfile"); tps && tps->isArray())
+          for (const json::Value* tp : *tps) e.targetProfiles.emplace_back(tp->text);
       }
     }
     if (const json::Value* slicing = ed->find("slicing")) {
@@ -127,6 +129,46 @@ struct Checker {
   const Profile& prof;
   Issues& out;
   std::vector<Deferred>* deferred;
+  const Resolver* resolver;
+  // Profiles named by targetProfile, built once per check (resolve() discriminators).
+  std::unordered_map<std::string, std::shared_ptr<const Profile>> targets;
+
+  const Profile* targetProfile(const std::string& url) {
+    auto it = targets.find(url);
+    if (it != targets.end()) return it->second.get();
+    std::shared_ptr<const Profile> p;
+    if (const json::Value* sd = reg.resource(url); sd && sd->getString("derivation") == "constraint") {
+      std::string error;
+      p = build(*sd, error);
+    }
+    return targets.emplace(url, std::move(p)).first->second.get();
+  }
+
+  // The profile elements a discriminator path reaches from `from`, going into slices on
+  // the way: bp's component:SystolicBP fixes code.coding.code under the slice
+  // code.coding:SBPCode, which the plain path does not name.
+  std::vector<const Element*> reach(const Profile& p, const Element& from, const std::string& path) {
+    std::vector<const Element*> cur{&from};
+    if (path == "$this") return cur;
+    size_t start = 0;
+    while (start <= path.size() && !cur.empty()) {
+      size_t dot = path.find('.', start);
+      std::string seg = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+      std::vector<const Element*> next;
+      for (const Element* e : cur) {
+        for (size_t ci : e->children) {
+          const Element& c = p.elements[ci];
+          if (c.name != seg) continue;
+          next.push_back(&c);
+          for (size_t si : c.slices) next.push_back(&p.elements[si]);
+        }
+      }
+      cur.swap(next);
+      if (dot == std::string::npos) break;
+      start = dot + 1;
+    }
+    return cur;
+  }
 
   void add(Severity s, const char* code, std::string msg, const std::string& path, const Node* at) {
     out.add(Issue{s, code, std::move(msg), path, at ? at->line : 0, at ? at->column : 0});
@@ -141,9 +183,14 @@ struct Checker {
       size_t dot = path.find('.', start);
       std::string seg = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
       std::vector<const Node*> next;
-      for (const Node* x : cur)
-        for (const Node* c : x->children)
-          if (c->def->name == seg) next.push_back(c);
+      if (seg == "resolve()") {
+        for (const Node* x : cur)
+          if (const Node* r = resolver && *resolver ? (*resolver)(x) : nullptr) next.push_back(r);
+      } else {
+        for (const Node* x : cur)
+          for (const Node* c : x->children)
+            if (c->def->name == seg) next.push_back(c);
+      }
       cur.swap(next);
       if (dot == std::string::npos) break;
       start = dot + 1;
@@ -152,7 +199,9 @@ struct Checker {
   }
 
   // Whether an instance element belongs to a slice; unknown discriminator forms match.
-  bool inSlice(const Node* n, const Element& base, const Element& slice) {
+  // `undecided` is set when a resolve() discriminator meets a reference that does not
+  // resolve within the instance: membership cannot be told then.
+  bool inSlice(const Node* n, const Element& base, const Element& slice, bool& undecided) {
     for (const Discriminator& d : base.discriminators) {
       if (d.type == "type") {
         if (slice.typeCodes.empty()) continue;
@@ -168,11 +217,37 @@ struct Checker {
         continue;
       }
       if (d.type != "value" && d.type != "pattern") continue;  // profile: not decided here
-      if (d.path.find('(') != std::string::npos) continue;      // resolve(), extension(): not here
-      const Element* e = d.path == "$this" ? &slice : prof.find(slice.id + "." + d.path);
-      const json::Value* want = e ? e->fixedOrPattern : nullptr;
+      if (d.path.starts_with("resolve().")) {
+        // The value sits in the profile the slice's reference targets (lipidprofile:
+        // result:Cholesterol → Reference(cholesterol), discriminated by resolve().code).
+        std::string rest = d.path.substr(10);
+        std::vector<const Node*> got = follow(n, "resolve()");
+        if (slice.targetProfiles.empty()) continue;
+        if (got.empty()) {
+          undecided = true;
+          return false;
+        }
+        std::vector<const json::Value*> wants;
+        for (const std::string& url : slice.targetProfiles) {
+          const Profile* tp = targetProfile(url);
+          if (!tp || tp->elements.empty()) continue;
+          for (const Element* e : reach(*tp, tp->elements[0], rest))
+            if (e->fixedOrPattern) wants.push_back(e->fixedOrPattern);
+        }
+        if (wants.empty()) continue;
+        bool ok = false;
+        for (const Node* g : got)
+          for (const Node* v : follow(g, rest))
+            for (const json::Value* w : wants) ok = ok || matchesJson(v, *w);
+        if (!ok) return false;
+        continue;
+      }
+      if (d.path.find('(') != std::string::npos) continue;  // extension(), ofType(): not here
+      std::vector<const json::Value*> wants;
+      for (const Element* e : reach(prof, slice, d.path))
+        if (e->fixedOrPattern) wants.push_back(e->fixedOrPattern);
       std::vector<const Node*> got = follow(n, d.path);
-      if (!want) {
+      if (wants.empty()) {
         // Extension slices by url often name the URL only as the type's profile.
         if (d.path == "url" && !slice.typeProfiles.empty()) {
           bool ok = false;
@@ -182,14 +257,16 @@ struct Checker {
         continue;
       }
       bool ok = false;
-      for (const Node* g : got) ok = ok || matchesJson(g, *want);
+      for (const Node* g : got)
+        for (const json::Value* w : wants) ok = ok || matchesJson(g, *w);
       if (!ok) return false;
     }
     return true;
   }
 
   void element(const Node* n, const Element& e, const std::string& path) {
-    if (deferred && (e.ed->find("constraint") || e.ed->find("binding"))) deferred->push_back({n, path, e.ed});
+    if (deferred && (e.ed->find("constraint") || e.ed->find("binding") || !e.targetProfiles.empty()))
+      deferred->push_back({n, path, e.ed, prof.url});
     if (e.fixedOrPattern && !matchesJson(n, *e.fixedOrPattern)) {
       std::string want = e.fixedOrPattern->isObject() || e.fixedOrPattern->isArray()
                              ? std::string("the ") + (e.isFixed ? "fixed" : "pattern") + " value of the profile"
@@ -236,11 +313,22 @@ struct Checker {
         continue;
       }
       std::vector<size_t> counts(c.slices.size(), 0);
+      size_t undecidedCount = 0;
       for (const auto& [k, i] : kids) {
         std::string kp = childPath(path, k, i);
         size_t hit = c.slices.size();
+        bool undecided = false;
         for (size_t s = 0; s < c.slices.size() && hit == c.slices.size(); ++s)
-          if (inSlice(k, c, prof.elements[c.slices[s]])) hit = s;
+          if (inSlice(k, c, prof.elements[c.slices[s]], undecided)) hit = s;
+        if (hit == c.slices.size() && undecided) {
+          ++undecidedCount;
+          add(Severity::Information, "informational",
+              "Cannot tell which slice of " + c.id + " this element belongs to: its reference does not resolve "
+              "within the resource or Bundle (profile " + prof.url + ")",
+              kp, k);
+          element(k, c, kp);
+          continue;
+        }
         if (hit == c.slices.size()) {
           if (c.rules == "closed")
             add(Severity::Error, "structure",
@@ -253,7 +341,7 @@ struct Checker {
         ++counts[hit];
         element(k, prof.elements[c.slices[hit]], kp);
       }
-      for (size_t s = 0; s < c.slices.size(); ++s) {
+      for (size_t s = 0; s < c.slices.size() && undecidedCount == 0; ++s) {
         const Element& sl = prof.elements[c.slices[s]];
         if (counts[s] < sl.min)
           add(Severity::Error, "required",
@@ -298,7 +386,7 @@ void appendChildPath(std::string& p, const Node* c, size_t index) {
 }
 
 void check(const Registry& reg, const Profile& p, const Node& resource, const std::string& path, Issues& out,
-           std::vector<Deferred>* deferred) {
+           std::vector<Deferred>* deferred, const Resolver* resolver) {
   if (p.elements.empty()) return;
   if (resource.type->name != p.type && !resource.type->isA(p.type)) {
     out.add(Issue{Severity::Error, "structure",
@@ -306,7 +394,7 @@ void check(const Registry& reg, const Profile& p, const Node& resource, const st
                   resource.line, resource.column});
     return;
   }
-  Checker c{reg, p, out, deferred};
+  Checker c{reg, p, out, deferred, resolver, {}};
   c.element(&resource, p.elements[0], path);
 }
 

@@ -2,6 +2,7 @@
 // Profiles (constraint StructureDefinitions) prepared for validation: the snapshot's
 // elements as a tree by element id, with slicing, fixed/pattern values, types, bindings
 // and constraints; and the check of an instance against it. Used by the validator.
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -29,7 +30,8 @@ struct Element {
   const json::Value* fixedOrPattern = nullptr;  // the fixed[x]/pattern[x] value
   bool isFixed = false;
   std::vector<std::string> typeCodes;
-  std::vector<std::string> typeProfiles;  // type[0].profile (extension slices name their URL here)
+  std::vector<std::string> typeProfiles;    // type[].profile (extension slices name their URL here)
+  std::vector<std::string> targetProfiles;  // type[].targetProfile (Reference elements)
   // Slicing (on the base element of a sliced set).
   std::vector<Discriminator> discriminators;
   std::string rules;  // closed, open, openAtEnd
@@ -66,13 +68,20 @@ struct Deferred {
   const Node* node = nullptr;
   std::string path;
   const json::Value* ed = nullptr;  // the profile's ElementDefinition
+  std::string profileUrl;
 };
+
+// Resolves a Reference node to the resource it points to within the instance (a contained
+// resource, another entry of the enclosing Bundle), or nullptr. Used for discriminators
+// that go through resolve().
+using Resolver = std::function<const Node*(const Node* reference)>;
 
 // Checks the resource against the profile: cardinality where the profile narrows the
 // core definition, fixed and pattern values, types, slicing (value, pattern, exists and
-// type discriminators; closed slicing). Issues go to `out` with FHIRPath locations; the
-// elements whose profile definition has constraints or a binding go to `deferred`.
+// type discriminators, including paths into nested slices and through resolve(); closed
+// slicing). Issues go to `out` with FHIRPath locations; the elements whose profile
+// definition has constraints, a binding or reference targets go to `deferred`.
 void check(const Registry& reg, const Profile& p, const Node& resource, const std::string& path, Issues& out,
-           std::vector<Deferred>* deferred = nullptr);
+           std::vector<Deferred>* deferred = nullptr, const Resolver* resolver = nullptr);
 
 }  // namespace hoa::fhir::profile

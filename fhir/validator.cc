@@ -368,39 +368,71 @@ struct Walk {
     }
   }
 
-  void reference(const Node* node, const std::string& path) {
-    const Node* ref = node->child("reference");
-    if (!ref || !ref->hasValue) return;
+  // The resource a Reference (or a reference string) points to within the instance: a
+  // contained resource of `res`/`root`, or an entry of the enclosing Bundle; else nullptr.
+  const Node* resolveNode(const Node* refNode, const Node* res, const Node* root) const {
+    const Node* ref = refNode->isPrimitive() ? refNode : refNode->child("reference");
+    if (!ref || !ref->hasValue) return nullptr;
     std::string_view r = ref->value;
-    std::string refPath = path + ".reference";
-    if (!isReferenceFormat(r)) {
-      add(Severity::Error, "invalid", "Invalid reference '" + std::string(r.substr(0, 100)) + "'", refPath, ref);
-      return;
+    if (r.size() > 1 && r[0] == '#') {
+      for (const Node* host : {res, root}) {
+        if (!host) continue;
+        for (const Node* c : host->children) {
+          if (c->def->name != "contained") continue;
+          const Node* id = c->child("id");
+          if (id && id->value == r.substr(1)) return c;
+        }
+      }
+      return nullptr;
     }
-    // Target type against ElementDefinition.type.targetProfile.
-    std::string_view targetType;
+    if (!bundle) return nullptr;
+    for (const Node* e : bundle->children) {
+      if (e->def->name != "entry") continue;
+      const Node* fu = e->child("fullUrl");
+      const Node* target = e->child("resource");
+      if (!target) continue;
+      if (fu && fu->value == r) return target;
+      const Node* id = target->child("id");
+      const std::string& tn = target->type->name;
+      if (id && r.size() == tn.size() + 1 + id->value.size() && r.starts_with(tn) && r[tn.size()] == '/' &&
+          r.ends_with(id->value))
+        return target;
+    }
+    return nullptr;
+  }
+
+  // The resource type a Reference points to, when it can be told: an entry of the
+  // enclosing Bundle, a contained resource, a relative or RESTful absolute URL. Format
+  // problems are reported when `report` is set; an empty result means "not known".
+  std::string_view targetTypeOf(const Node* node, const std::string& path, bool report) {
+    const Node* ref = node->child("reference");
+    if (!ref || !ref->hasValue) return {};
+    std::string_view r = ref->value;
+    if (!isReferenceFormat(r)) {
+      if (report)
+        add(Severity::Error, "invalid", "Invalid reference '" + std::string(r.substr(0, 100)) + "'",
+            path + ".reference", ref);
+      return {};
+    }
     // A reference to another entry of the enclosing Bundle: by fullUrl, or Type/id.
-    const Node* entryTarget = nullptr;
     if (bundle && r[0] != '#') {
       for (const Node* e : bundle->children) {
         if (e->def->name != "entry") continue;
         const Node* fu = e->child("fullUrl");
         const Node* res = e->child("resource");
         if (!res) continue;
-        if (fu && fu->value == r) entryTarget = res;
+        if (fu && fu->value == r) return res->type->name;
         const Node* id = res->child("id");
-        if (!entryTarget && id && r.find("://") == std::string_view::npos &&
-            r == res->type->name + "/" + std::string(id->value))
-          entryTarget = res;
-        if (entryTarget) break;
+        if (id && r.find("://") == std::string_view::npos && r.size() == res->type->name.size() + 1 + id->value.size() &&
+            r.starts_with(res->type->name) && r[res->type->name.size()] == '/' && r.ends_with(id->value))
+          return res->type->name;
       }
     }
-    if (entryTarget) {
-      targetType = entryTarget->type->name;
-    } else if (r == "#") {
+    if (r == "#") {
       const Node* container = rootResource ? rootResource : resource;
-      targetType = container ? std::string_view(container->type->name) : std::string_view();
-    } else if (r[0] == '#') {
+      return container ? std::string_view(container->type->name) : std::string_view();
+    }
+    if (r[0] == '#') {
       const Node* container = rootResource ? rootResource : resource;
       const Node* found = nullptr;
       for (const Node* host : {resource, container}) {
@@ -412,17 +444,24 @@ struct Walk {
         }
       }
       if (!found) {
-        add(Severity::Error, "not-found", "The contained resource '" + std::string(r) + "' is not found", refPath, ref);
-        return;
+        if (report)
+          add(Severity::Error, "not-found", "The contained resource '" + std::string(r) + "' is not found",
+              path + ".reference", ref);
+        return {};
       }
-      targetType = found->type->name;
-    } else if (r.find("://") == std::string_view::npos && !r.starts_with("urn:")) {
-      targetType = r.substr(0, r.find('/'));
-      if (!v.reg.resourceType(targetType)) {
-        add(Severity::Error, "invalid", "Reference '" + std::string(r) + "' names an unknown resource type", refPath, ref);
-        return;
+      return found->type->name;
+    }
+    if (r.find("://") == std::string_view::npos && !r.starts_with("urn:")) {
+      std::string_view type = r.substr(0, r.find('/'));
+      if (!v.reg.resourceType(type)) {
+        if (report)
+          add(Severity::Error, "invalid", "Reference '" + std::string(r) + "' names an unknown resource type",
+              path + ".reference", ref);
+        return {};
       }
-    } else if (r.find("://") != std::string_view::npos) {
+      return type;
+    }
+    if (r.find("://") != std::string_view::npos) {
       // A RESTful absolute URL: .../Type/id(/_history/v).
       std::string_view u = r;
       size_t hist = u.find("/_history/");
@@ -431,39 +470,52 @@ struct Walk {
       size_t prev = last == std::string_view::npos || last == 0 ? std::string_view::npos : u.rfind('/', last - 1);
       if (prev != std::string_view::npos) {
         std::string_view type = u.substr(prev + 1, last - prev - 1);
-        if (v.reg.resourceType(type)) targetType = type;
+        if (v.reg.resourceType(type)) return type;
       }
     }
-    if (targetType.empty() || !node->def) return;
-    const ElementType* et = node->def->typeFor("Reference");
-    if (!et || !et->raw) return;
-    const json::Value* tps = et->raw->find("targetProfile");
-    if (!tps || !tps->isArray() || tps->size == 0) return;
+    return {};
+  }
+
+  // A reference's target type against the targetProfiles of an ElementDefinition.type
+  // (the core definition, or a profile's narrower one).
+  void checkTargets(const Node* node, std::string_view targetType, const json::Value* tps, const std::string& path,
+                    const std::string& profileUrl) {
+    if (targetType.empty() || !tps || !tps->isArray() || tps->size == 0) return;
+    const TypeInfo* t = v.reg.resourceType(targetType);
     for (const json::Value* tp : *tps) {
       std::string_view url = stripVersion(tp->text);
       size_t slash = url.rfind('/');
       std::string_view name = slash == std::string_view::npos ? url : url.substr(slash + 1);
-      if (name == "Resource" || name == targetType) return;
-      const TypeInfo* t = v.reg.resourceType(targetType);
-      if (t && t->isA(name)) return;
-      // A profile: its type.
+      if (url.starts_with("http://hl7.org/fhir/StructureDefinition/") && (name == "Resource" || name == targetType))
+        return;
+      if (t && url.starts_with("http://hl7.org/fhir/StructureDefinition/") && t->isA(name)) return;
+      // A profile: its type (whether the target conforms to the profile is not checked).
       if (const json::Value* sd = v.reg.resource(url)) {
         std::string_view type = sd->getString("type");
-        if (type == targetType) return;
+        if (type == targetType || type == "Resource") return;
+      } else if (!url.starts_with("http://hl7.org/fhir/StructureDefinition/")) {
+        return;  // an unknown profile: its type cannot be told, so nothing is reported
       }
     }
+    std::string allowed;
+    for (const json::Value* tp : *tps) {
+      if (!allowed.empty()) allowed += ", ";
+      std::string_view url = stripVersion(tp->text);
+      allowed += std::string(url.substr(url.rfind('/') + 1));
+    }
+    const Node* ref = node->child("reference");
     add(Severity::Error, "structure",
-        "Reference to a " + std::string(targetType) + " is not allowed here; allowed targets: " +
-            [&] {
-              std::string s;
-              for (const json::Value* tp : *tps) {
-                if (!s.empty()) s += ", ";
-                std::string_view url = stripVersion(tp->text);
-                s += std::string(url.substr(url.rfind('/') + 1));
-              }
-              return s;
-            }(),
-        refPath, ref);
+        "Reference to a " + std::string(targetType) + " is not allowed here; allowed targets: " + allowed +
+            (profileUrl.empty() ? std::string() : " (profile " + profileUrl + ")"),
+        path + ".reference", ref ? ref : node);
+  }
+
+  void reference(const Node* node, const std::string& path) {
+    std::string_view targetType = targetTypeOf(node, path, true);
+    if (targetType.empty() || !node->def) return;
+    const ElementType* et = node->def->typeFor("Reference");
+    if (!et || !et->raw) return;
+    checkTargets(node, targetType, et->raw->find("targetProfile"), path, {});
   }
 
   // A Coding of a loaded, complete CodeSystem: the code must exist, the display should
@@ -669,8 +721,30 @@ struct Walk {
     rootResource = root;
     binding(node, extra, d.path);
     invariants(node, extra, d.path);
+    if (node->type->name == "Reference" && node->def) narrowedTargets(d);
     resource = savedR;
     rootResource = savedRoot;
+  }
+
+  // A profile's targetProfile list on a Reference, when it differs from the core one.
+  void narrowedTargets(const profile::Deferred& d) {
+    const json::Value* types = d.ed->find("type");
+    if (!types || !types->isArray()) return;
+    for (const json::Value* t : *types) {
+      if (t->getString("code") != "Reference") continue;
+      const json::Value* tps = t->find("targetProfile");
+      if (!tps || !tps->isArray() || tps->size == 0) return;
+      const ElementType* core = d.node->def->typeFor("Reference");
+      const json::Value* coreTps = core && core->raw ? core->raw->find("targetProfile") : nullptr;
+      if (coreTps && coreTps->size == tps->size) {
+        bool same = true;
+        for (size_t i = 0; i < tps->size && same; ++i) same = coreTps->items[i]->text == tps->items[i]->text;
+        if (same) return;  // the core walk checked these
+      }
+      std::string_view targetType = targetTypeOf(d.node, d.path, false);
+      checkTargets(d.node, targetType, tps, d.path, d.profileUrl);
+      return;
+    }
   }
 
   // The Bundle an entry belongs to: the resource being walked when the entry was entered.
@@ -721,6 +795,7 @@ struct Walk {
         rootResource = contained ? savedRoot : c;
         if (node->type->name == "Bundle.entry") bundle = node->children.empty() ? bundle : findBundle(savedR);
         element(c, pathBuf);
+        profiles(c, rootResource, pathBuf, nullptr);
         resource = savedR;
         rootResource = savedRoot;
         bundle = savedBundle;
@@ -728,6 +803,40 @@ struct Walk {
         element(c, pathBuf);
       }
       pathBuf.resize(mark);
+    }
+  }
+
+  // The profiles a resource claims in meta.profile (and, for the root, those the caller
+  // names): each known one is checked, an unknown one is reported. Contained resources and
+  // Bundle entries are checked against the profiles they claim too.
+  void profiles(const Node* res, const Node* root, const std::string& path, const std::vector<std::string>* extra) {
+    std::vector<std::string> urls;
+    if (extra) urls = *extra;
+    if (opts.metaProfiles) {
+      if (const Node* meta = res->child("meta")) {
+        for (const Node* p : meta->children)
+          if (p->def->name == "profile" && p->hasValue) urls.emplace_back(p->value);
+      }
+    }
+    for (const std::string& url : urls) {
+      const json::Value* sd = v.reg.resource(url);
+      if (!sd || sd->getString("resourceType") != "StructureDefinition") {
+        add(Severity::Warning, "not-found",
+            "Profile " + url + " is not known here; the resource was checked against the core definitions only",
+            path + ".meta", res);
+        continue;
+      }
+      if (sd->getString("derivation") != "constraint") continue;  // a core type: checked by the walk
+      auto p = v.profileFor(url, *sd);
+      if (!p) {
+        add(Severity::Warning, "not-supported", "Profile " + url + " has no snapshot; it cannot be checked",
+            path + ".meta", res);
+        continue;
+      }
+      std::vector<profile::Deferred> deferred;
+      profile::Resolver resolver = [this, res, root](const Node* ref) { return resolveNode(ref, res, root); };
+      profile::check(v.reg, *p, *res, path, issues, &deferred, &resolver);
+      for (const profile::Deferred& d : deferred) profileRules(d, res, root);
     }
   }
 
@@ -771,35 +880,7 @@ Issues Validator::validate(const Node& resource, const ValidationOptions& option
   w.pathBuf.reserve(256);
   w.pathBuf = resource.type->name;
   w.element(&resource, w.pathBuf);
-  // Profiles claimed or requested: known ones are noted, unknown ones reported.
-  std::vector<std::string> profiles = options.profiles;
-  if (options.metaProfiles) {
-    if (const Node* meta = resource.child("meta")) {
-      for (const Node* p : meta->children)
-        if (p->def->name == "profile" && p->hasValue) profiles.emplace_back(p->value);
-    }
-  }
-  const std::string root(resource.type->name);
-  for (const std::string& url : profiles) {
-    const json::Value* sd = impl_->reg.resource(url);
-    if (!sd || sd->getString("resourceType") != "StructureDefinition") {
-      issues.add(Issue{Severity::Warning, "not-found",
-                       "Profile " + url + " is not known here; the resource was checked against the core definitions only",
-                       root + ".meta", resource.line, resource.column});
-      continue;
-    }
-    if (sd->getString("derivation") != "constraint") continue;  // a core type: checked above
-    auto p = impl_->profileFor(url, *sd);
-    if (!p) {
-      issues.add(Issue{Severity::Warning, "not-supported",
-                       "Profile " + url + " has no snapshot; it cannot be checked", root + ".meta", resource.line,
-                       resource.column});
-      continue;
-    }
-    std::vector<profile::Deferred> deferred;
-    profile::check(impl_->reg, *p, resource, root, issues, &deferred);
-    for (const profile::Deferred& d : deferred) w.profileRules(d, &resource, &resource);
-  }
+  w.profiles(&resource, &resource, w.pathBuf, &options.profiles);
   return issues;
 }
 
