@@ -33,6 +33,14 @@ class PathTracker {
 // string when fine, else the problem.
 std::string checkPrimitiveText(const TypeInfo& type, std::string_view text);
 
+// A fast, conservative check of a narrative div: true only when `xhtml` is certainly a
+// well-formed XML document whose root is <div xmlns="http://www.w3.org/1999/xhtml">
+// (no DOCTYPE, balanced tags, quoted and unique attributes, only XML's own entities and
+// valid character references, no forbidden characters). False means "not certain": ask
+// canonicalXhtml() (libxml2), which also gives the reason. Assumes valid UTF-8, as both
+// parsers guarantee.
+bool quickXhtmlDivCheck(std::string_view xhtml);
+
 // XHTML serialization shared by the XML parser (narrative capture) and canonicalXhtml.
 class XhtmlWriter {
  public:

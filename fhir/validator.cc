@@ -9,6 +9,7 @@
 
 #include "fhir/fhirpath.h"
 #include "fhir/format.h"
+#include "fhir/format_common.h"
 #include "fhir/primitives.h"
 #include "fhir/profile.h"
 #include "fhir/terminology.h"
@@ -592,6 +593,9 @@ struct Walk {
           if (value)
             add(Severity::Error, "structure",
                 "The extension " + std::string(url->value) + " is complex and must not have a value", path, ext);
+          // Its sub-extensions (slices of Extension.extension by url) against the definition,
+          // which is a profile on Extension: which ones, how many, their value types.
+          if (!value) applyProfile(std::string(url->value), *sd, ext, path);
         } else if (value) {
           const json::Value* types = e->find("type");
           bool ok = !types || !types->isArray() || types->size == 0;
@@ -652,6 +656,7 @@ struct Walk {
   // narrative). A JSON parser keeps the div as text, so this is where JSON input is checked;
   // the element and attribute rules are txt-1/txt-2.
   void xhtml(const Node* node, const std::string& path) {
+    if (detail::quickXhtmlDivCheck(node->value)) return;  // the common case, without libxml2
     std::string canon, error;
     if (!canonicalXhtml(node->value, canon, error))
       add(Severity::Error, "invalid", "The narrative is not valid XHTML (well-formed XML with one XHTML <div> root): " + error, path, node);
@@ -769,6 +774,7 @@ struct Walk {
     if (node->type->name == "Reference") reference(node, path);
     if (node->type->name == "Coding") coding(node, path);
     invariants(node, r, path);
+    if (node->def && !node->isPrimitive() && !node->isResource()) typeProfiles(node, path);
     // Children, in document order, with their FHIRPath location. `path` is this walk's
     // path buffer (element() is always called with pathBuf): each child's location is
     // appended for its subtree and cut off again afterwards.
@@ -837,6 +843,34 @@ struct Walk {
       profile::Resolver resolver = [this, res, root](const Node* ref) { return resolveNode(ref, res, root); };
       profile::check(v.reg, *p, *res, path, issues, &deferred, &resolver);
       for (const profile::Deferred& d : deferred) profileRules(d, res, root);
+    }
+  }
+
+  // Checks `node` against one constraint StructureDefinition (a profile on a resource, a
+  // data type profile such as SimpleQuantity, a complex extension's definition).
+  void applyProfile(const std::string& url, const json::Value& sd, const Node* node, const std::string& path) {
+    auto p = v.profileFor(url, sd);
+    if (!p) return;
+    std::vector<profile::Deferred> deferred;
+    const Node* res = resource;
+    const Node* root = rootResource;
+    profile::Resolver resolver = [this, res, root](const Node* ref) { return resolveNode(ref, res, root); };
+    profile::check(v.reg, *p, *node, path, issues, &deferred, &resolver);
+    for (const profile::Deferred& d : deferred) profileRules(d, res, root);
+  }
+
+  // Profiles that the core definition puts on an element's type: Quantity(SimpleQuantity)
+  // on Range.low, Dosage.doseAndRate.dose[x], Observation.referenceRange.low, …
+  void typeProfiles(const Node* node, const std::string& path) {
+    const ElementType* et = node->def->typeFor(node->type->name);
+    if (!et || !et->raw) return;
+    const json::Value* profs = et->raw->find("profile");
+    if (!profs || !profs->isArray()) return;
+    for (const json::Value* pr : *profs) {
+      std::string url(stripVersion(pr->text));
+      const json::Value* sd = v.reg.resource(url);
+      if (!sd || sd->getString("derivation") != "constraint" || sd->getString("type") == "Extension") continue;
+      applyProfile(url, *sd, node, path);
     }
   }
 
