@@ -40,7 +40,15 @@ std::string Issues::toOperationOutcomeJson(bool pretty) const {
     out += ind(3) + "\"severity\"" + sep + "\"" + std::string(severityCode(i.severity)) + "\",";
     out += nl + ind(3) + "\"code\"" + sep;
     json::appendQuoted(out, i.code);
-    out += "," + std::string(nl) + ind(3) + "\"details\"" + sep + "{\"text\"" + sep;
+    out += "," + std::string(nl) + ind(3) + "\"details\"" + sep + "{";
+    if (!i.detailCode.empty()) {
+      out += std::string("\"coding\"") + sep + "[{\"system\"" + sep;
+      json::appendQuoted(out, i.detailSystem);
+      out += "," + std::string(pretty ? " " : "") + "\"code\"" + sep;
+      json::appendQuoted(out, i.detailCode);
+      out += "}]," + std::string(pretty ? " " : "");
+    }
+    out += std::string("\"text\"") + sep;
     json::appendQuoted(out, i.message);
     out += "}";
     if (i.line) {

@@ -20,6 +20,13 @@ struct Issue {
   std::string expression;  // FHIRPath to the element, e.g. Patient.name[0].given[1]
   uint32_t line = 0;       // 1-based; 0 when unknown
   uint32_t column = 0;
+  // A finer, machine-readable code of the problem (a named business rule), written as
+  // details.coding; empty when there is none.
+  std::string detailSystem;
+  std::string detailCode;
+  // Set on issues that come from a profile (as opposed to the core definitions), so a
+  // caller can tell "not valid FHIR" from "valid FHIR, but not what this profile wants".
+  bool fromProfile = false;
 
   // "line 3, column 7: Patient.name[0]: message" — for command-line output.
   std::string toString() const;

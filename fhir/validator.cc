@@ -1,5 +1,6 @@
 #include "fhir/validator.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <mutex>
@@ -818,6 +819,9 @@ struct Walk {
   void profiles(const Node* res, const Node* root, const std::string& path, const std::vector<std::string>* extra) {
     std::vector<std::string> urls;
     if (extra) urls = *extra;
+    if (auto it = opts.profilesByType.find(res->type->name); it != opts.profilesByType.end())
+      for (const std::string& u : it->second)
+        if (std::find(urls.begin(), urls.end(), u) == urls.end()) urls.push_back(u);
     if (opts.metaProfiles) {
       if (const Node* meta = res->child("meta")) {
         for (const Node* p : meta->children)
@@ -841,8 +845,10 @@ struct Walk {
       }
       std::vector<profile::Deferred> deferred;
       profile::Resolver resolver = [this, res, root](const Node* ref) { return resolveNode(ref, res, root); };
+      const size_t first = issues.size();
       profile::check(v.reg, *p, *res, path, issues, &deferred, &resolver);
       for (const profile::Deferred& d : deferred) profileRules(d, res, root);
+      for (size_t i = first; i < issues.size(); ++i) issues.items[i].fromProfile = true;
     }
   }
 

@@ -16,6 +16,7 @@
 //
 // Thread-safety: validate() may be called from many threads at once; compiled invariants
 // and value set expansions are cached inside.
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +35,10 @@ struct ValidationOptions {
   // Profiles (StructureDefinition canonical URLs) to validate against besides the core
   // definition of the resource's type and the profiles in meta.profile.
   std::vector<std::string> profiles;
+  // Profiles for every resource of a type, wherever it is (the root, a contained
+  // resource, a Bundle entry): how a receiver applies its own profiles to what arrives
+  // ("ServiceRequest" → the clinic's referral profile). Keyed by resource type.
+  std::map<std::string, std::vector<std::string>, std::less<>> profilesByType;
   // Validate against the profiles the resource claims in meta.profile.
   bool metaProfiles = true;
   // Stop adding issues past this many (a last issue says so).
