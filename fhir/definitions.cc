@@ -6,6 +6,9 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <unordered_map>
+
+#include "fhir/snapshot.h"
 
 namespace hoa::fhir {
 namespace fs = std::filesystem;
@@ -125,6 +128,29 @@ struct Registry::Impl {
   StringMap<TypeInfo*> typesByUrl;
   size_t sdCount = 0;
   bool finalized = false;
+
+  // Gives each constraint profile loaded with only a differential its generated snapshot,
+  // so that everything reached through byUrl/byType (profiles, extension definitions)
+  // has one. The original stays in `docs`; the lookups point to the completed copy.
+  bool completeSnapshots(std::string& error) {
+    std::vector<GeneratedSnapshot> generated;
+    auto find = [this](std::string_view url) -> const json::Value* {
+      auto it = byUrl.find(url);
+      return it == byUrl.end() ? nullptr : it->second;
+    };
+    if (!generateMissingSnapshots(byType["StructureDefinition"], find, generated, error)) return false;
+    if (generated.empty()) return true;
+    std::unordered_map<const json::Value*, const json::Value*> replaced;
+    for (GeneratedSnapshot& g : generated) {
+      replaced[g.original] = g.document.root();
+      docs.push_back(std::move(g.document));
+    }
+    for (auto& [url, v] : byUrl)
+      if (auto it = replaced.find(v); it != replaced.end()) v = it->second;
+    for (const json::Value*& v : byType["StructureDefinition"])
+      if (auto it = replaced.find(v); it != replaced.end()) v = it->second;
+    return true;
+  }
 
   TypeInfo* newType() {
     types.push_back(std::make_unique<TypeInfo>());
@@ -351,6 +377,7 @@ bool Registry::loadPackage(const fs::path& dirIn, std::string& error, LoadStats*
 
 bool Registry::finalize(std::string& error) {
   if (impl_->finalized) return true;
+  if (!impl_->completeSnapshots(error)) return false;
   impl_->types.clear();
   impl_->typesByName.clear();
   impl_->typesByUrl.clear();

@@ -118,6 +118,9 @@ class Registry {
   // Adds one conformance resource given as JSON text. `origin` names it in errors.
   bool addResource(std::string json, const std::string& origin, std::string& error);
   // Builds the type model from the loaded StructureDefinitions. Call after loading.
+  // First generates the snapshot of every constraint profile loaded with only a
+  // differential (fhir/snapshot.h); resource() then gives the completed definition. A
+  // profile whose snapshot cannot be generated fails with `error` naming it and the element.
   bool finalize(std::string& error);
 
   // A type by name ("Patient", "string", "Age"), or nullptr.
