@@ -903,6 +903,32 @@ struct Walk {
 
 }  // namespace
 
+namespace {
+bool findPath(const Node* n, const Node* target, std::string& path) {
+  if (n == target) return true;
+  std::string_view lastName;
+  size_t index = 0;
+  for (const Node* c : n->children) {
+    if (c->def->name == lastName) ++index;
+    else {
+      index = 0;
+      lastName = c->def->name;
+    }
+    const size_t mark = path.size();
+    profile::appendChildPath(path, c, index);
+    if (findPath(c, target, path)) return true;
+    path.resize(mark);
+  }
+  return false;
+}
+}  // namespace
+
+std::string fhirPathOf(const Node& root, const Node* target) {
+  std::string path = root.type->name;
+  if (!target || !findPath(&root, target, path)) return {};
+  return path;
+}
+
 bool ele1Holds(const Node& node) {
   if (node.hasValue) return true;
   for (const Node* c : node.children)

@@ -64,6 +64,11 @@ class Validator {
   std::unique_ptr<Impl> impl_;
 };
 
+// The FHIRPath location of `target` inside the tree under `root`, in the form the
+// validator reports (`Bundle.entry[1].resource.identifier[0].value`); empty when the node
+// is not in that tree. A depth-first search: for issue locations, not for hot loops.
+std::string fhirPathOf(const Node& root, const Node* target);
+
 // ele-1 ("All FHIR elements must have a @value or children") computed natively:
 // `hasValue() or (children().count() > id.count())`. The validator uses it instead of
 // evaluating that expression on every element; exposed so tests can prove the two agree.

@@ -1,6 +1,9 @@
 #include "gateway/cli.h"
 
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
+#include <random>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -11,6 +14,9 @@
 #include "fhir/json.h"
 #include "fhir/terminology.h"
 #include "fhir/validator.h"
+#include "mappings/clinic_package.h"
+#include "mappings/intake.h"
+#include "mappings/referral.h"
 
 namespace hoa::gateway {
 namespace {
@@ -45,6 +51,18 @@ constexpr const char* kUsage =
     "      claims in meta.profile. Prints one line per file: {\"file\": NAME, \"outcome\":\n"
     "      OperationOutcome}. Exit 0 when no file has an error or fatal issue, 1 otherwise,\n"
     "      2 on usage errors.\n"
+    "\n"
+    "  map [--lang nb|en] [--allow-synthetic-ids] [--clinic-her-id ID] [--received-at INSTANT]\n"
+    "      [--id ID] [--mappings DIR] FILE|-\n"
+    "      Validates one referral (a ServiceRequest with contained resources, a transaction\n"
+    "      Bundle or a message Bundle; JSON or XML) against FHIR R4, the clinic's profiles\n"
+    "      and business rules, and maps it to the clinic's internal model. Accepted: exit 0\n"
+    "      and {\"referral\": MODEL, \"outcome\": OperationOutcome (warnings)}. Rejected:\n"
+    "      exit 1 and {\"outcome\": OperationOutcome}. Messages in bokmål unless --lang en.\n"
+    "      --received-at defaults to now (it sets the assessment deadline), --id to a new\n"
+    "      UUID; synthetic test national ids are refused unless --allow-synthetic-ids.\n"
+    "      --mappings: the folder with package/ and referral.map.json (default\n"
+    "      $HOA_MAPPINGS_DIR or this source tree's mappings/). Usage errors exit 2.\n"
     "\n"
     "options:\n"
     "  --package DIR   convert, fhirpath: the FHIR R4 core package folder (default\n"
@@ -422,6 +440,106 @@ int fhirpathCommand(const std::vector<std::string>& args, std::istream& in, std:
 
 }  // namespace
 
+std::string nowInstant() {
+  auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
+  auto day = std::chrono::floor<std::chrono::days>(now);
+  std::chrono::year_month_day ymd{day};
+  std::chrono::hh_mm_ss hms{now - day};
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                static_cast<int>(hms.seconds().count()));
+  return buf;
+}
+
+std::string newUuid() {
+  std::random_device rd;
+  unsigned char b[16];
+  for (unsigned char& c : b) c = static_cast<unsigned char>(rd());
+  b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);
+  char buf[37];
+  std::snprintf(buf, sizeof buf, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+  return buf;
+}
+
+int mapCommand(const std::vector<std::string>& args, std::istream& in, std::ostream& out, std::ostream& err) {
+  std::string file, mappingsDir;
+  clinic::IntakeConfig config;
+  clinic::IntakeContext ctx;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    bool hasValue = i + 1 < args.size();
+    if (a == "--lang" && hasValue) {
+      const std::string& l = args[++i];
+      if (l != "nb" && l != "en" && l != "no") {
+        err << "fhir-gateway map: --lang is nb or en\n";
+        return 2;
+      }
+      ctx.lang = clinic::langFromTag(l);
+    } else if (a == "--allow-synthetic-ids") {
+      config.allowSyntheticIds = true;
+    } else if (a == "--clinic-her-id" && hasValue) {
+      config.clinicHerId = args[++i];
+    } else if (a == "--received-at" && hasValue) {
+      ctx.receivedAt = args[++i];
+      if (!clinic::osloDateOf(ctx.receivedAt)) {
+        err << "fhir-gateway map: --received-at needs an instant such as 2026-11-20T09:15:00Z\n";
+        return 2;
+      }
+    } else if (a == "--id" && hasValue) {
+      ctx.id = args[++i];
+    } else if (a == "--mappings" && hasValue) {
+      mappingsDir = args[++i];
+    } else if (a.starts_with("--") || !file.empty()) {
+      err << "fhir-gateway map: unexpected argument '" << a << "'\n" << kUsage;
+      return 2;
+    } else {
+      file = a;
+    }
+  }
+  if (file.empty()) {
+    err << "fhir-gateway map: no file (use - for standard input)\n" << kUsage;
+    return 2;
+  }
+  std::string text, error;
+  if (!readInput(file, in, text, error)) {
+    err << "fhir-gateway map: " << error << "\n";
+    return 2;
+  }
+  if (ctx.receivedAt.empty()) ctx.receivedAt = nowInstant();
+  if (ctx.id.empty()) ctx.id = newUuid();
+  const std::filesystem::path dir = mappingsDir.empty() ? clinic::defaultMappingsDir() : std::filesystem::path(mappingsDir);
+  fhir::Registry registry;
+  if (!clinic::loadClinicRegistry(registry, dir, error)) {
+    err << "fhir-gateway map: " << error << "\n";
+    return 2;
+  }
+  fhir::Validator validator(registry);
+  auto intake = clinic::ReferralIntake::create(registry, validator, (dir / "referral.map.json").string(), config, error);
+  if (!intake) {
+    err << "fhir-gateway map: " << error << "\n";
+    return 2;
+  }
+  fhir::ParseResult parsed = fhir::parse(registry, std::move(text));
+  if (!parsed.doc.root() || parsed.issues.hasErrors()) {
+    out << "{\"outcome\":" << parsed.issues.toOperationOutcomeJson(false) << "}\n";
+    return 1;
+  }
+  clinic::IntakeResult result = intake->process(*parsed.doc.root(), ctx);
+  fhir::Issues issues = parsed.issues;
+  issues.items.insert(issues.items.end(), result.issues.items.begin(), result.issues.items.end());
+  if (!result.accepted()) {
+    out << "{\"outcome\":" << issues.toOperationOutcomeJson(false) << "}\n";
+    return 1;
+  }
+  out << "{\"referral\":" << clinic::toJson(result.referral) << ",\"outcome\":" << issues.toOperationOutcomeJson(false)
+      << "}\n";
+  return 0;
+}
+
 int runCli(const std::vector<std::string>& args, std::istream& in, std::ostream& out,
            std::ostream& err) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
@@ -432,6 +550,7 @@ int runCli(const std::vector<std::string>& args, std::istream& in, std::ostream&
   if (args[0] == "convert") return convert(rest, in, out, err);
   if (args[0] == "fhirpath") return fhirpathCommand(rest, in, out, err);
   if (args[0] == "validate") return validateCommand(rest, in, out, err);
+  if (args[0] == "map") return mapCommand(rest, in, out, err);
   err << "fhir-gateway: unknown command '" << args[0] << "'\n" << kUsage;
   return 2;
 }
