@@ -1,104 +1,13 @@
 #include "mappings/referral.h"
 
-#include "fhir/json.h"
+#include "mappings/json_writer.h"
 
 namespace hoa::clinic {
-namespace {
 
-// A small ordered JSON writer: members in the order written, two-space indentation when
-// pretty. Empty strings are written as null (the model has no meaningful empty text).
-class Writer {
- public:
-  explicit Writer(bool pretty) : pretty_(pretty) {}
-
-  void beginObject() { open('{'); }
-  void endObject() { close('}'); }
-  void beginArray(std::string_view key) {
-    this->key(key);
-    open('[');
-  }
-  void endArray() { close(']'); }
-  void beginObject(std::string_view key) {
-    this->key(key);
-    open('{');
-  }
-
-  void string(std::string_view key, std::string_view v) {
-    this->key(key);
-    rawOrNull(v, true);
-  }
-  void string(std::string_view v) {
-    item();
-    rawOrNull(v, true);
-  }
-  void number(std::string_view key, const std::optional<std::string>& v) {
-    this->key(key);
-    if (v) out_ += *v;
-    else out_ += "null";
-  }
-  void date(std::string_view key, const std::optional<Date>& d) {
-    this->key(key);
-    if (d) json::appendQuoted(out_, d->toString());
-    else out_ += "null";
-  }
-  void boolean(std::string_view key, bool b) {
-    this->key(key);
-    out_ += b ? "true" : "false";
-  }
-
-  std::string take() {
-    if (pretty_) out_ += '\n';
-    return std::move(out_);
-  }
-
- private:
-  void rawOrNull(std::string_view v, bool quoted) {
-    if (v.empty()) out_ += "null";
-    else if (quoted) json::appendQuoted(out_, v);
-    else out_ += v;
-  }
-  void newline() {
-    if (!pretty_) return;
-    out_ += '\n';
-    out_.append(2 * depth_, ' ');
-  }
-  void item() {
-    if (!first_) out_ += ',';
-    first_ = false;
-    newline();
-  }
-  void key(std::string_view k) {
-    item();
-    json::appendQuoted(out_, k);
-    out_ += pretty_ ? ": " : ":";
-  }
-  void open(char c) {
-    if (depth_ == 0 && out_.empty()) {
-      // the document's root
-    } else if (out_.back() != ' ' && out_.back() != ':') {
-      item();
-    }
-    out_ += c;
-    ++depth_;
-    first_ = true;
-  }
-  void close(char c) {
-    --depth_;
-    if (!first_) newline();
-    out_ += c;
-    first_ = false;
-  }
-
-  bool pretty_;
-  std::string out_;
-  size_t depth_ = 0;
-  bool first_ = true;
-};
-
-}  // namespace
+using detail::JsonWriter;
 
 std::string toJson(const Referral& r, bool pretty) {
-  Writer w(pretty);
+  JsonWriter w(pretty);
   w.beginObject();
   w.string("id", r.id);
   w.beginObject("sourceIdentifier");

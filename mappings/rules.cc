@@ -114,6 +114,26 @@ const std::vector<Rule>& ruleCatalogue() {
        "referanse med identifier.",
        "performer must be Helse og arbeid (HER-id {clinicHerId}): an Organization in the referral or a logical "
        "reference by identifier."},
+      // The clinic's transitions of a referral (the state machine of the contract).
+      {"status-unknown", Severity::Error, "code-invalid",
+       "«{value}» er ikke en henvisningsstatus (referral-status).",
+       "'{value}' is not a referral status (referral-status)."},
+      {"transition-not-allowed", Severity::Error, "business-rule",
+       "En henvisning med status «{from}» kan ikke gå til «{value}»; tillatt: {allowed}.",
+       "A referral in status '{from}' cannot move to '{value}'; allowed: {allowed}."},
+      {"reason-required", Severity::Error, "required",
+       "Status «{value}» krever en begrunnelse (reason).",
+       "The status '{value}' needs a reason."},
+      {"care-start-deadline-required", Severity::Error, "required",
+       "Når retten til helsehjelp er gitt, må fristen for oppstart oppgis (careStartDeadline, ÅÅÅÅ-MM-DD).",
+       "When the right to care is granted, the deadline for the start of care is required (careStartDeadline, "
+       "YYYY-MM-DD)."},
+      {"care-start-deadline-invalid", Severity::Error, "value",
+       "Fristen for oppstart «{value}» er ikke en gyldig dato som ligger etter mottaksdatoen.",
+       "The start-of-care deadline '{value}' is not a valid date after the date of receipt."},
+      {"offering-unknown", Severity::Error, "code-invalid",
+       "«{value}» er ikke et av klinikkens tilbud (offering).",
+       "'{value}' is not one of the clinic's offerings (offering)."},
       // The target group: warnings, the clinic still assesses the referral.
       {"work-attachment-none", Severity::Warning, "business-rule",
        "Pasienten har ingen tilknytning til arbeidslivet og ingen plan: det er utenfor målgruppen. Henvisningen "
