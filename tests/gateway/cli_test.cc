@@ -399,5 +399,51 @@ TEST_F(CliValidate, OneOutcomeLinePerFileAndExitStatus) {
   EXPECT_NE(profile.out.find("vitalsigns"), std::string::npos) << profile.out;
 }
 
+class CliMap : public CliConvert {
+ protected:
+  static std::string example(const char* name) { return (sourceDir() / "mappings" / "package" / "examples" / name).string(); }
+};
+
+TEST_F(CliMap, AcceptedReferralPrintsTheInternalModelAndExitsZero) {
+  for (const char* name : {"referral-rest-create.json", "referral-transaction.xml", "referral-message.json"}) {
+    CliRun r = cli({"map", "--allow-synthetic-ids", "--received-at", "2026-11-20T09:15:00Z", "--id", "r-1", example(name)});
+    EXPECT_EQ(r.code, 0) << name << "\n" << r.out << r.err;
+    json::Error err;
+    json::Document d = json::Document::parse(r.out, err);
+    ASSERT_TRUE(d.root()) << name << ": " << err.message << "\n" << r.out;
+    const json::Value* referral = d.root()->find("referral");
+    ASSERT_NE(referral, nullptr) << r.out;
+    EXPECT_EQ(referral->getString("id"), "r-1");
+    EXPECT_EQ(referral->getString("assessmentDeadline"), "2026-12-04");
+    EXPECT_EQ(referral->getString("status"), "received");
+    EXPECT_EQ(referral->find("patient")->getString("idType"), "fnr");
+    EXPECT_EQ(d.root()->find("outcome")->getString("resourceType"), "OperationOutcome");
+  }
+}
+
+TEST_F(CliMap, RejectedReferralPrintsOnlyTheOutcomeAndExitsOne) {
+  // The examples use a synthetic national id: refused unless test data is allowed.
+  CliRun nb = cli({"map", example("referral-rest-create.json")});
+  EXPECT_EQ(nb.code, 1) << nb.out << nb.err;
+  EXPECT_EQ(nb.out.find("\"referral\""), std::string::npos) << nb.out;
+  EXPECT_NE(nb.out.find("national-id-synthetic"), std::string::npos) << nb.out;
+  EXPECT_NE(nb.out.find("syntetisk testnummer"), std::string::npos) << "bokmål by default: " << nb.out;
+  CliRun en = cli({"map", "--lang", "en", example("referral-rest-create.json")});
+  EXPECT_EQ(en.code, 1);
+  EXPECT_NE(en.out.find("synthetic test number"), std::string::npos) << en.out;
+  // Not FHIR at all: the parser's outcome, exit 1.
+  CliRun junk = cli({"map", write("junk.json", "{\"resourceType\": \"ServiceRequest\", \"status\": 3}").string()});
+  EXPECT_EQ(junk.code, 1);
+  EXPECT_NE(junk.out.find("\"outcome\""), std::string::npos) << junk.out;
+}
+
+TEST_F(CliMap, UsageErrorsExitTwo) {
+  EXPECT_EQ(cli({"map"}).code, 2);
+  EXPECT_EQ(cli({"map", "--lang", "de", example("referral-rest-create.json")}).code, 2);
+  EXPECT_EQ(cli({"map", "--received-at", "yesterday", example("referral-rest-create.json")}).code, 2);
+  EXPECT_EQ(cli({"map", (tmp_ / "absent.json").string()}).code, 2);
+  EXPECT_EQ(cli({"map", "--mappings", (tmp_ / "nowhere").string(), example("referral-rest-create.json")}).code, 2);
+}
+
 }  // namespace
 }  // namespace hoa::testing
