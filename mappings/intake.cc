@@ -186,7 +186,19 @@ IntakeResult ReferralIntake::process(const fhir::Node& root, const IntakeContext
   res.serviceRequest = sr;
 
   // 2. FHIR R4 and the clinic's profiles, over the whole document.
-  fhir::Issues validation = validator_.validate(root, validation_);
+  // One issue per problem (contract section 3): a clinic profile that a resource both
+  // claims in meta.profile and gets from profilesByType is checked twice by the validator,
+  // which then reports each of its issues twice; keep the first of identical issues.
+  fhir::Issues validated = validator_.validate(root, validation_);
+  fhir::Issues validation;
+  for (fhir::Issue& i : validated.items) {
+    bool repeated = false;
+    for (const fhir::Issue& have : validation.items)
+      repeated = repeated || (have.severity == i.severity && have.code == i.code && have.expression == i.expression &&
+                              have.message == i.message && have.detailCode == i.detailCode &&
+                              have.fromProfile == i.fromProfile);
+    if (!repeated) validation.add(std::move(i));
+  }
   bool coreErrors = false;
   for (const fhir::Issue& i : validation.items)
     coreErrors = coreErrors || ((i.severity == fhir::Severity::Error || i.severity == fhir::Severity::Fatal) &&
