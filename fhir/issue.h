@@ -24,8 +24,9 @@ struct Issue {
   // details.coding; empty when there is none.
   std::string detailSystem;
   std::string detailCode;
-  // Set on issues that come from a profile (as opposed to the core definitions), so a
-  // caller can tell "not valid FHIR" from "valid FHIR, but not what this profile wants".
+  // Set on issues that come from a definition outside FHIR core — a profile, or a
+  // package's own CodeSystem or extension — so a caller can tell "not valid FHIR" from
+  // "valid FHIR, but not what this package wants".
   bool fromProfile = false;
 
   // "line 3, column 7: Patient.name[0]: message" — for command-line output.

@@ -49,6 +49,11 @@ std::string_view stripVersion(std::string_view url) {
   return bar == std::string_view::npos ? url : url.substr(0, bar);
 }
 
+// Definitions published with FHIR R4 itself (as opposed to a profile's package).
+bool isCoreDefinition(std::string_view url) {
+  return url.starts_with("http://hl7.org/fhir/") || url.starts_with("http://terminology.hl7.org/");
+}
+
 bool isHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
 
 bool isReferenceFormat(std::string_view ref) {
@@ -263,6 +268,19 @@ struct Walk {
   bool truncated = false;
   const Node* bundle = nullptr;  // the nearest enclosing Bundle, for references between entries
   std::string pathBuf;           // the FHIRPath location of the element being walked
+
+  // Marks the issues added while it lives as coming from a definition outside FHIR core
+  // (Issue::fromProfile): a package's own CodeSystem or extension, like a profile.
+  struct FromPackage {
+    Issues& issues;
+    size_t first;
+    bool active;
+    FromPackage(Issues& i, bool a) : issues(i), first(i.size()), active(a) {}
+    ~FromPackage() {
+      if (active)
+        for (size_t k = first; k < issues.size(); ++k) issues.items[k].fromProfile = true;
+    }
+  };
 
   void add(Severity sev, std::string code, std::string message, const std::string& path, const Node* at) {
     if (issues.size() >= opts.maxIssues) {
@@ -509,7 +527,7 @@ struct Walk {
     add(Severity::Error, "structure",
         "Reference to a " + std::string(targetType) + " is not allowed here; allowed targets: " + allowed +
             (profileUrl.empty() ? std::string() : " (profile " + profileUrl + ")"),
-        path + ".reference", ref ? ref : node);
+        path, ref ? ref : node);
   }
 
   void reference(const Node* node, const std::string& path) {
@@ -529,6 +547,7 @@ struct Walk {
     if (!sys || !sys->hasValue || !code || !code->hasValue) return;
     auto known = v.codeSystems->lookup(sys->value, code->value);
     if (!known) return;
+    FromPackage mark(issues, !isCoreDefinition(sys->value));
     if (!known->found) {
       add(Severity::Error, "code-invalid",
           "Unknown code '" + std::string(code->value) + "' in the CodeSystem '" + std::string(sys->value) + "'",
@@ -556,7 +575,8 @@ struct Walk {
   }
 
   // An extension against its definition: known URL, value type, where it may be used.
-  void extension(const Node* ext, const Node* parent, const std::string& path) {
+  // `parentLength`: the length of the parent's location at the start of `path`.
+  void extension(const Node* ext, const Node* parent, const std::string& path, size_t parentLength) {
     const Node* url = ext->child("url");
     if (!url || !url->hasValue) return;  // ext-1 and the cardinality of url report it
     bool modifier = ext->def->name == "modifierExtension";
@@ -564,13 +584,25 @@ struct Walk {
     if (!sd || sd->getString("resourceType") != "StructureDefinition" || sd->getString("type") != "Extension") {
       // Within a complex extension, sub-extensions are named by relative URLs.
       if (parent->type->name == "Extension" && url->value.find(':') == std::string_view::npos) return;
-      add(modifier ? Severity::Error : Severity::Warning, modifier ? "extension" : "not-found",
-          std::string(modifier ? "Unknown modifier extension '" : "Unknown extension '") + std::string(url->value) +
-              (modifier ? "': a modifier extension that is not understood makes the resource unsafe to process"
-                        : "': it is not checked"),
-          path, ext);
+      if (parent->type->name != "Extension" && url->value.find(':') == std::string_view::npos) {
+        add(Severity::Error, "invalid", "Extension.url must be an absolute URL, not '" + std::string(url->value) + "'",
+            path, ext);
+        return;
+      }
+      if (modifier)
+        add(Severity::Error, "extension",
+            "Unknown modifier extension '" + std::string(url->value) +
+                "': a modifier extension that is not understood makes the resource unsafe to process",
+            path, ext);
+      else if (opts.unknownExtensionsAreErrors)
+        add(Severity::Error, "structure",
+            "The extension " + std::string(url->value) + " could not be found, so it is not allowed here", path, ext);
+      else
+        add(Severity::Warning, "not-found", "Unknown extension '" + std::string(url->value) + "': it is not checked",
+            path, ext);
       return;
     }
+    FromPackage mark(issues, !isCoreDefinition(url->value));
     const json::Value* snap = sd->find("snapshot");
     const json::Value* elems = snap ? snap->find("element") : nullptr;
     // modifierExtension holds exactly the extensions defined as modifiers (R4 extensibility).
@@ -650,7 +682,7 @@ struct Walk {
         "The extension " + std::string(url->value) + " is not allowed on " +
             (parentPath.empty() || parent->isResource() ? parent->type->name : parentPath) + " (allowed on: " +
             allowed + ")",
-        path, ext);
+        path.substr(0, parentLength), parent);
   }
 
   // The narrative div: well-formed XML, a single XHTML <div> root, no DOCTYPE (R4
@@ -788,10 +820,16 @@ struct Walk {
         lastName = c->def->name;
       }
       if (c->isResource() && node->type->name == "Bundle.entry") fullUrlMatchesId(node, c, path);
+      if (node->type->name == "Bundle" && c->def->name == "entry") {
+        const size_t mark = pathBuf.size();
+        profile::appendChildPath(pathBuf, c, index);
+        entryFullUrl(node, c, pathBuf);
+        pathBuf.resize(mark);
+      }
       const size_t mark = pathBuf.size();
       profile::appendChildPath(pathBuf, c, index);
       if (c->type->name == "Extension" && (c->def->name == "extension" || c->def->name == "modifierExtension"))
-        extension(c, node, pathBuf);
+        extension(c, node, pathBuf, mark);
       if (c->isResource()) {
         // A contained resource or a Bundle entry's resource.
         const Node* savedR = resource;
@@ -825,7 +863,9 @@ struct Walk {
     if (opts.metaProfiles) {
       if (const Node* meta = res->child("meta")) {
         for (const Node* p : meta->children)
-          if (p->def->name == "profile" && p->hasValue) urls.emplace_back(p->value);
+          if (p->def->name == "profile" && p->hasValue &&
+              std::find(urls.begin(), urls.end(), p->value) == urls.end())
+            urls.emplace_back(p->value);
       }
     }
     for (const std::string& url : urls) {
@@ -880,6 +920,31 @@ struct Walk {
     }
   }
 
+  // An entry's fullUrl: required except in transactions and batches (and their
+  // responses), and absolute when present (R4 Bundle: the identity of the resource).
+  void entryFullUrl(const Node* bundleNode, const Node* entry, const std::string& entryPath) {
+    const Node* res = entry->child("resource");
+    const Node* fu = entry->child("fullUrl");
+    if (fu && fu->hasValue) {
+      std::string_view u = fu->value;
+      if (u.find(':') == std::string_view::npos)
+        add(Severity::Error, "invalid", "The fullUrl must be an absolute URL (not '" + std::string(u) + "')", entryPath,
+            fu);
+      return;
+    }
+    if (!res) return;
+    const Node* type = bundleNode->child("type");
+    std::string_view t = type && type->hasValue ? type->value : std::string_view();
+    if (t == "transaction" || t == "batch" || t == "transaction-response" || t == "batch-response") return;
+    // A search's OperationOutcome entry (search.mode = outcome) has no identity of its own.
+    if (const Node* search = entry->child("search"))
+      if (const Node* mode = search->child("mode"); mode && mode->value == "outcome") return;
+    add(Severity::Error, "required",
+        "Except for transactions and batches, each entry in a Bundle must have a fullUrl which is the identity of the "
+        "resource in the entry",
+        entryPath, entry);
+  }
+
   // fullUrl and resource id agree for RESTful URLs (.../Type/id).
   void fullUrlMatchesId(const Node* entry, const Node* res, const std::string& path) {
     const Node* fu = entry->child("fullUrl");
@@ -895,9 +960,9 @@ struct Walk {
     bool restful = prev != std::string_view::npos && v.reg.resourceType(u.substr(prev + 1, last - prev - 1));
     if (restful && !u.ends_with(tail))
       add(Severity::Error, "invalid",
-          "The fullUrl '" + std::string(fu->value) + "' does not match the resource id '" + std::string(id->value) +
-              "'",
-          path + ".fullUrl", fu);
+          "The fullUrl '" + std::string(fu->value) + "' looks like a RESTful server URL, so it must end with the "
+              "resource's type and id ('" + tail.substr(1) + "')",
+          path, fu);
   }
 };
 

@@ -41,6 +41,11 @@ struct ValidationOptions {
   std::map<std::string, std::vector<std::string>, std::less<>> profilesByType;
   // Validate against the profiles the resource claims in meta.profile.
   bool metaProfiles = true;
+  // An extension whose definition is not loaded: an error, as the HL7 reference validator
+  // has it ("could not be found, so is not allowed here"), or a warning for receivers
+  // that accept and ignore extensions they do not know (FHIR allows ignoring unknown
+  // non-modifier extensions). Unknown modifier extensions are always errors.
+  bool unknownExtensionsAreErrors = true;
   // Stop adding issues past this many (a last issue says so).
   size_t maxIssues = 1000;
 };

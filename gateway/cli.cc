@@ -327,7 +327,7 @@ int validateCommand(const std::vector<std::string>& args, std::istream& in, std:
     }
     fhir::ParseResult parsed = fhir::parse(registry, std::move(text));
     fhir::Issues issues = parsed.issues;
-    if (parsed.doc.root() && !parsed.issues.hasErrors()) {
+    if (parsed.doc.root()) {  // as the HL7 validator does, go on after parse errors
       fhir::Issues more = validator.validate(*parsed.doc.root(), options);
       issues.items.insert(issues.items.end(), more.items.begin(), more.items.end());
     }

@@ -104,6 +104,9 @@ std::unique_ptr<ReferralIntake> ReferralIntake::create(const fhir::Registry& reg
     }
     in->validation_.profilesByType[type].push_back(url);
   }
+  // A receiver may ignore extensions it does not know (FHIR's rule for non-modifier
+  // extensions): a GP system's own extensions are warnings, not a reason to refuse.
+  in->validation_.unknownExtensionsAreErrors = false;
   in->config_ = std::move(config);
   return in;
 }

@@ -12,6 +12,10 @@
 //                   R4 asks for, is skipped loudly and counted, and fails once it passes
 //                   (so the mark gets removed when the validator is fixed)
 //   "profiles"      optional: profile URLs the caller names (ValidationOptions::profiles)
+//   "unknownExtensions" optional: "error" or "warning" (default): how an extension with no
+//                   loaded definition is reported (ValidationOptions::unknownExtensionsAreErrors).
+//                   Many cases carry the rule they test in an example.org extension, so
+//                   the corpus defaults to the receiver's lenient mode.
 //   "resource"      the resource as FHIR JSON; it must parse. An object
 //                   {"$repeat": "ab", "times": 3} stands for the string "ababab" (the
 //                   1 MiB strings of the max-length cases)
@@ -53,6 +57,7 @@ struct Expected {
 struct Case {
   std::string name, rule, known;
   std::vector<std::string> profiles;
+  bool unknownExtensionsAreErrors = false;
   std::string resource;  // JSON text
   Expected expect;
   std::vector<Expected> also;
@@ -146,6 +151,7 @@ const std::vector<Case>& corpus(std::string& error) {
       k.known = std::string(c->getString("known"));
       if (const json::Value* p = c->find("profiles"))
         for (const json::Value* u : *p) k.profiles.emplace_back(u->text);
+      k.unknownExtensionsAreErrors = c->getString("unknownExtensions") == "error";
       const json::Value* res = c->find("resource");
       std::string err;
       if (!res || !res->isObject()) {
@@ -208,6 +214,7 @@ class ValidatorCases : public CoreRegistryTest {
     if (!parsed.ok()) return "  the resource does not parse:\n" + listIssues(parsed.issues);
     ValidationOptions opts;
     opts.profiles = c.profiles;
+    opts.unknownExtensionsAreErrors = c.unknownExtensionsAreErrors;
     Issues issues = validator().validate(*parsed.doc.root(), opts);
     std::string wrong;
     auto count = [&](const Expected& e) {

@@ -100,6 +100,14 @@ struct IssueRule {
   const char* why;
 };
 const IssueRule kKnownIssueRules[] = {
+    // An extension needs a published definition; these illustrative ones have none in the
+    // package (the HL7 validator reports them the same way: "could not be found").
+    {"The extension http://example.org/",
+     "examples use illustrative example.org extensions that have no definition (an error, as in the HL7 validator)"},
+    {"The extension http://nema.org/",
+     "DICOM examples use nema.org extension URLs that have no FHIR definition"},
+    {"The extension http://hl7.org/fhir/us/core/",
+     "an example uses a US Core extension; US Core is not part of the R4 package"},
     {"The extension http://hl7.org/fhir/StructureDefinition/translation is not allowed on ValueSet.expansion.contains",
      "R4's expansions put translation on contains; its context is string, code and markdown (it belongs on "
      "contains.display)"},

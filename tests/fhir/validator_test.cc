@@ -40,7 +40,7 @@ const Case kCases[] = {
     {"reference format", R"({"resourceType": "Patient", "managingOrganization": {"reference": "Organization/a b"}})",
      Severity::Error, "invalid", "Patient.managingOrganization.reference", "Invalid reference"},
     {"reference target type", R"({"resourceType": "Patient", "managingOrganization": {"reference": "Patient/1"}})",
-     Severity::Error, "structure", "Patient.managingOrganization.reference", "Reference to a Patient is not allowed"},
+     Severity::Error, "structure", "Patient.managingOrganization", "Reference to a Patient is not allowed"},
     {"contained reference not found", R"({"resourceType": "Patient", "managingOrganization": {"reference": "#nope"}})",
      Severity::Error, "not-found", "Patient.managingOrganization.reference", "contained resource '#nope'"},
     {"unknown reference type", R"({"resourceType": "Patient", "managingOrganization": {"reference": "Organisation/1"}})",
@@ -64,19 +64,19 @@ const Case kCases[] = {
      Severity::Error, "code-invalid", "Bundle.entry[0].resource.gender", "administrative-gender"},
     {"bundle fullUrl and id disagree", R"({"resourceType": "Bundle", "type": "collection", "entry": [
        {"fullUrl": "http://example.org/fhir/Patient/1", "resource": {"resourceType": "Patient", "id": "2"}}]})",
-     Severity::Error, "invalid", "Bundle.entry[0].fullUrl", "does not match the resource id '2'"},
+     Severity::Error, "invalid", "Bundle.entry[0]", "must end with the resource's type and id ('Patient/2')"},
     {"unknown modifier extension", R"({"resourceType": "Patient", "modifierExtension": [
        {"url": "http://example.org/unknown-modifier", "valueBoolean": true}]})",
      Severity::Error, "extension", "Patient.modifierExtension[0]", "Unknown modifier extension"},
     {"unknown extension", R"({"resourceType": "Patient", "extension": [
        {"url": "http://example.org/unknown", "valueBoolean": true}]})",
-     Severity::Warning, "not-found", "Patient.extension[0]", "Unknown extension"},
+     Severity::Error, "structure", "Patient.extension[0]", "could not be found, so it is not allowed here"},
     {"extension value type", R"({"resourceType": "Patient", "extension": [
        {"url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace", "valueString": "Skien"}]})",
      Severity::Error, "structure", "Patient.extension[0].value.ofType(string)", "does not allow a value of type string"},
     {"extension context", R"({"resourceType": "Observation", "status": "final", "code": {"text": "x"}, "extension": [
        {"url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace", "valueAddress": {"city": "Skien"}}]})",
-     Severity::Error, "structure", "Observation.extension[0]", "is not allowed on Observation"},
+     Severity::Error, "structure", "Observation", "is not allowed on Observation"},
     {"complex extension with a value", R"({"resourceType": "Patient", "extension": [
        {"url": "http://hl7.org/fhir/StructureDefinition/patient-nationality", "valueString": "NO"}]})",
      Severity::Error, "structure", "Patient.extension[0]", "is complex and must not have a value"},
