@@ -132,6 +132,7 @@ struct Checker {
   const Resolver* resolver;
   // Profiles named by targetProfile, built once per check (resolve() discriminators).
   std::unordered_map<std::string, std::shared_ptr<const Profile>> targets;
+  unsigned depth_ = 0;
 
   const Profile* targetProfile(const std::string& url) {
     auto it = targets.find(url);
@@ -198,15 +199,58 @@ struct Checker {
     return cur;
   }
 
+  // Whether `n` conforms to the StructureDefinition `url`: a core type by its type, a
+  // profile by a nested structural check (no FHIRPath constraints).
+  bool conforms(const Node* n, const std::string& url) {
+    const json::Value* sd = reg.resource(url);
+    if (!sd) return true;  // unknown: not decided here
+    std::string_view type = sd->getString("type");
+    if (n->type->name != type && !n->type->isA(type)) return false;
+    if (sd->getString("derivation") != "constraint") return true;
+    const Profile* p = targetProfile(url);
+    if (!p || p->elements.empty()) return true;
+    if (++depth_ > 8) return true;  // profiles slicing by profiles: bounded
+    Issues scratch;
+    Checker nested{reg, *p, scratch, nullptr, resolver, {}, 0};
+    nested.depth_ = depth_;
+    nested.element(n, p->elements[0], std::string(n->type->name));
+    --depth_;
+    return !scratch.hasErrors();
+  }
+
   // Whether an instance element belongs to a slice; unknown discriminator forms match.
   // `undecided` is set when a resolve() discriminator meets a reference that does not
   // resolve within the instance: membership cannot be told then.
   bool inSlice(const Node* n, const Element& base, const Element& slice, bool& undecided) {
     for (const Discriminator& d : base.discriminators) {
       if (d.type == "type") {
-        if (slice.typeCodes.empty()) continue;
-        if (std::find(slice.typeCodes.begin(), slice.typeCodes.end(), n->type->name) == slice.typeCodes.end())
-          return false;
+        // The types the slice allows at the discriminator path, against the instance's.
+        std::vector<std::string> allowed;
+        for (const Element* e : reach(prof, slice, d.path))
+          if (!e->sliceName.empty() || e == &slice || d.path != "$this")
+            allowed.insert(allowed.end(), e->typeCodes.begin(), e->typeCodes.end());
+        if (allowed.empty()) continue;
+        std::vector<const Node*> got = follow(n, d.path);
+        if (got.empty()) return false;
+        for (const Node* g : got)
+          if (std::find(allowed.begin(), allowed.end(), g->type->name) == allowed.end()) return false;
+        continue;
+      }
+      if (d.type == "profile") {
+        // The instance element at the path must conform to the profile(s) the slice names
+        // for it (Bundle.entry sliced by resource profile): checked structurally, by the
+        // same profile checker, without the profile's FHIRPath constraints.
+        std::vector<std::string> urls;
+        for (const Element* e : reach(prof, slice, d.path))
+          urls.insert(urls.end(), e->typeProfiles.begin(), e->typeProfiles.end());
+        if (urls.empty()) continue;
+        std::vector<const Node*> got = follow(n, d.path);
+        if (got.empty()) return false;
+        for (const Node* g : got) {
+          bool any = false;
+          for (const std::string& url : urls) any = any || conforms(g, url);
+          if (!any) return false;
+        }
         continue;
       }
       if (d.type == "exists") {
@@ -394,7 +438,7 @@ void check(const Registry& reg, const Profile& p, const Node& resource, const st
                   resource.line, resource.column});
     return;
   }
-  Checker c{reg, p, out, deferred, resolver, {}};
+  Checker c{reg, p, out, deferred, resolver, {}, 0};
   c.element(&resource, p.elements[0], path);
 }
 

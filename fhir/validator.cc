@@ -628,7 +628,10 @@ struct Walk {
                 "The extension " + std::string(url->value) + " is complex and must not have a value", path, ext);
           // Its sub-extensions (slices of Extension.extension by url) against the definition,
           // which is a profile on Extension: which ones, how many, their value types.
-          if (!value) applyProfile(std::string(url->value), *sd, ext, path);
+          if (!value) {
+            applyProfile(std::string(url->value), *sd, ext, path);
+            subExtensionUrls(ext, *elems, url->value, path);
+          }
         } else if (value) {
           const json::Value* types = e->find("type");
           bool ok = !types || !types->isArray() || types->size == 0;
@@ -889,6 +892,31 @@ struct Walk {
       profile::check(v.reg, *p, *res, path, issues, &deferred, &resolver);
       for (const profile::Deferred& d : deferred) profileRules(d, res, root);
       for (size_t i = first; i < issues.size(); ++i) issues.items[i].fromProfile = true;
+    }
+  }
+
+  // A complex extension's sub-extensions must be ones its definition names (the fixed
+  // url of each Extension.extension slice), as the HL7 validator requires.
+  void subExtensionUrls(const Node* ext, const json::Value& elems, std::string_view extUrl, const std::string& path) {
+    std::vector<std::string_view> defined;
+    for (const json::Value* e : elems) {
+      std::string_view id = e->getString("id");
+      if (!id.starts_with("Extension.extension:") || !id.ends_with(".url")) continue;
+      if (id.substr(20, id.size() - 24).find('.') != std::string_view::npos) continue;  // deeper levels
+      std::string_view fixed = e->getString("fixedUri");
+      if (!fixed.empty()) defined.push_back(fixed);
+    }
+    if (defined.empty()) return;
+    size_t index = 0;
+    for (const Node* c : ext->children) {
+      if (c->def->name != "extension") continue;
+      const Node* u = c->child("url");
+      if (u && u->hasValue && u->value.find(':') == std::string_view::npos &&
+          std::find(defined.begin(), defined.end(), u->value) == defined.end())
+        add(Severity::Error, "structure",
+            "Sub-extension url '" + std::string(u->value) + "' is not defined by the Extension " + std::string(extUrl),
+            path + ".extension[" + std::to_string(index) + "]", c);
+      ++index;
     }
   }
 

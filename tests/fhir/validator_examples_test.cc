@@ -28,6 +28,9 @@ const std::map<std::string, std::string>& knownInvalid() {
        "text.div is only whitespace (txt-2; txt-1 has the same expression, htmlChecks(), in R4)"},
       {"ActivityDefinition-heart-valve-replacement.json",
        "text.div is only whitespace (txt-1/txt-2)"},
+      {"Bundle-hla-1.json",
+       "the hla-genotyping-results-glstring extension defines the sub-extensions 'url' and 'text'; the example "
+       "uses 'uri'"},
       {"EventDefinition-example.json",
        "text.div is only whitespace (txt-1/txt-2)"},
       {"Questionnaire-zika-virus-exposure-assessment.json",
