@@ -90,6 +90,22 @@ std::unique_ptr<ReferralIntake> ReferralIntake::create(const fhir::Registry& reg
     error = mappingFile + ": the referral mapping must have the focus ServiceRequest";
     return nullptr;
   }
+  // Every field the rules and the model read must be in the file: a missing one is a
+  // start-up error, not a failure on the first referral.
+  static const std::vector<std::string_view> kFieldsRead = {
+      "sourceIdentifier.system", "sourceIdentifier.value", "status", "priority", "authoredOn", "patient",
+      "patient.fnr", "patient.dnr", "patient.name.text", "patient.name.given", "patient.name.family",
+      "patient.birthDate", "patient.gender", "referrer.role", "referrer.practitioner", "referrer.practice",
+      "referrer.hpr", "referrer.name.text", "referrer.name.given", "referrer.name.family", "referrer.herId",
+      "referrer.orgNumber", "referrer.organizationName", "problem.concepts", "problem.codings",
+      "problem.descriptions", "work.observation", "work.attachment", "work.sickLeavePercent",
+      "work.sickLeaveComponent", "work.sickLeaveSince", "work.employer", "work.occupation", "offerings",
+      "needsCoordinatedServices", "performer.notClinic"};
+  if (auto missing = in->mapping_->missingFields(kFieldsRead); !missing.empty()) {
+    error = mappingFile + ": the mapping lacks the field '" + missing[0] + "'" +
+            (missing.size() > 1 ? " (and " + std::to_string(missing.size() - 1) + " more)" : "");
+    return nullptr;
+  }
   const std::string sd = config.canonicalBase + "/StructureDefinition/";
   const std::pair<const char*, const char*> profiles[] = {
       {"ServiceRequest", "hoa-referral"},         {"Patient", "hoa-patient"},
@@ -219,7 +235,7 @@ IntakeResult ReferralIntake::process(const fhir::Node& root, const IntakeContext
   }
 
   // 3. The mapping, 4. the business rules.
-  FieldValues f = mapping_->evaluate(*sr, &root);
+  FieldValues f = mapping_->evaluate(*sr, &root, {{"clinicHerId", config_.clinicHerId}});
   for (const std::string& e : f.errors())
     res.issues.add(fhir::Issue{fhir::Severity::Error, "processing", "The mapping failed: " + e,
                                fhir::fhirPathOf(root, sr)});
@@ -230,13 +246,22 @@ IntakeResult ReferralIntake::process(const fhir::Node& root, const IntakeContext
     return res;
   }
 
-  // 5. The internal model.
+  // 5. The internal model. The receipt instant is the caller's; without one there is no
+  // legal deadline, so the referral cannot be taken in.
+  auto receivedOn = osloDateOf(ctx.receivedAt);
+  if (!receivedOn) {
+    res.issues.add(fhir::Issue{fhir::Severity::Error, "processing",
+                               "The time of receipt '" + ctx.receivedAt + "' is not an instant",
+                               std::string(root.type->name)});
+    res.verdict = IntakeResult::Verdict::Rejected;
+    return res;
+  }
   Referral& r = res.referral;
   r.id = ctx.id;
   r.sourceIdentifier.system = f.text("sourceIdentifier.system").value_or("");
   r.sourceIdentifier.value = f.text("sourceIdentifier.value").value_or("");
   r.receivedAt = ctx.receivedAt;
-  if (auto d = osloDateOf(ctx.receivedAt)) r.assessmentDeadline = assessmentDeadline(*d);
+  r.assessmentDeadline = assessmentDeadline(*receivedOn);
   r.status = "received";
   r.priority = f.text("priority").value_or("routine");
   r.authoredOn = f.text("authoredOn").value_or("");

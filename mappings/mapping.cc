@@ -118,6 +118,17 @@ std::shared_ptr<const Mapping> Mapping::load(const fhir::Registry& registry, std
     }
   }
   std::set<std::string, std::less<>> fieldNames;
+  if (const json::Value* ps = root.find("parameters")) {
+    for (const json::Value* v : *ps) {
+      std::string key(v->text);
+      if (!v->isString() || key.empty() || !names.insert(key).second) {
+        error = "parameter '" + key + "' must be a non-empty, unique string";
+        return nullptr;
+      }
+      m->parameters_.push_back(key);
+      opts.variables.push_back(key);
+    }
+  }
   auto compileStep = [&](const json::Value* s, const char* nameKey, Step& out) {
     out.name = std::string(s->getString(nameKey));
     std::string_view expression = s->getString("expression");
@@ -162,13 +173,25 @@ std::shared_ptr<const Mapping> Mapping::load(const fhir::Registry& registry, std
   return m;
 }
 
-FieldValues Mapping::evaluate(const fhir::Node& focus, const fhir::Node* rootResource) const {
+std::vector<std::string> Mapping::missingFields(const std::vector<std::string_view>& needed) const {
+  std::vector<std::string> out;
+  for (std::string_view f : needed)
+    if (!hasField(f)) out.emplace_back(f);
+  return out;
+}
+
+FieldValues Mapping::evaluate(const fhir::Node& focus, const fhir::Node* rootResource,
+                              const std::map<std::string, std::string, std::less<>>& parameters) const {
   FieldValues out;
   out.mapping_ = this;
   fp::Environment env;
   env.resource = &focus;
   env.rootResource = rootResource ? rootResource : &focus;
   for (const auto& [k, v] : constants_) env.variables[k] = fp::Collection{fp::Item::string(v)};
+  for (const std::string& k : parameters_) {
+    auto it = parameters.find(k);
+    env.variables[k] = it == parameters.end() ? fp::Collection{} : fp::Collection{fp::Item::string(it->second)};
+  }
   for (const Step& s : lets_) {
     fp::Result r = fp::evaluate(*s.expr, &focus, env);
     if (!r.ok()) out.errors_.push_back(s.name + ": " + r.error);

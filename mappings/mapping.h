@@ -8,6 +8,8 @@
 //     "name": "referral-to-internal",
 //     "focus": "ServiceRequest",              // the type expressions start from
 //     "constants": {"fnr": "urn:oid:…"},      // %fnr in expressions: a string
+//     "parameters": ["clinicHerId"],          // %clinicHerId: a string the caller gives
+//                                             // per evaluation (configuration)
 //     "let": [{"name": "patient", "expression": "subject.resolve().ofType(Patient)"}],
 //                                             // evaluated in order; %patient afterwards
 //     "fields": [{"field": "patient.nationalId", "expression": "%patient.identifier…",
@@ -76,7 +78,11 @@ class Mapping {
 
   // Evaluates every field on `focus`. `rootResource` is where resolve() looks for Bundle
   // entries (the Bundle for transaction and message forms; the focus itself otherwise).
-  FieldValues evaluate(const fhir::Node& focus, const fhir::Node* rootResource) const;
+  // `parameters` gives the values of the file's "parameters" (absent ones are empty).
+  FieldValues evaluate(const fhir::Node& focus, const fhir::Node* rootResource,
+                       const std::map<std::string, std::string, std::less<>>& parameters = {}) const;
+  // Fields the caller needs that the file does not define (a load-time check).
+  std::vector<std::string> missingFields(const std::vector<std::string_view>& needed) const;
 
  private:
   friend class FieldValues;
@@ -86,6 +92,7 @@ class Mapping {
   };
   std::string name_, focus_;
   std::vector<std::pair<std::string, std::string>> constants_;
+  std::vector<std::string> parameters_;
   std::vector<Step> lets_;
   std::vector<Step> fields_;
   std::map<std::string, size_t, std::less<>> fieldIndex_;

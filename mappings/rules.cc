@@ -129,8 +129,8 @@ const std::vector<Rule>& ruleCatalogue() {
        "When the right to care is granted, the deadline for the start of care is required (careStartDeadline, "
        "YYYY-MM-DD)."},
       {"care-start-deadline-invalid", Severity::Error, "value",
-       "Fristen for oppstart «{value}» er ikke en gyldig dato som ligger etter mottaksdatoen.",
-       "The start-of-care deadline '{value}' is not a valid date after the date of receipt."},
+       "Fristen for oppstart «{value}» er ikke en gyldig dato på eller etter mottaksdatoen.",
+       "The start-of-care deadline '{value}' is not a valid date on or after the date of receipt."},
       {"offering-unknown", Severity::Error, "code-invalid",
        "«{value}» er ikke et av klinikkens tilbud (offering).",
        "'{value}' is not one of the clinic's offerings (offering)."},
@@ -408,12 +408,10 @@ struct Checker {
       add("practice-her-id-missing", practice ? practice : role, {{"herId", std::string(kHerId)}});
   }
 
+  // Every performer, when there is one, must be the clinic.
   void performer() {
-    const fhir::Node* perf = f.node("performer");
-    if (!perf) return;
-    std::vector<std::string> ids = f.texts("performer.herIds");
-    if (std::find(ids.begin(), ids.end(), opt.clinicHerId) == ids.end())
-      add("performer-not-clinic", perf, {{"clinicHerId", opt.clinicHerId}});
+    for (const fhir::fhirpath::Item& i : f.items("performer.notClinic"))
+      if (i.isNode()) add("performer-not-clinic", i.node(), {{"clinicHerId", opt.clinicHerId}});
   }
 
   void targetGroup() {
