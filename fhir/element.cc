@@ -53,4 +53,39 @@ void Document::insertChild(Node* parent, Node* child) {
   kids.insert(pos, child);
 }
 
+const Node* findContained(const Node* resource, std::string_view id) {
+  if (!resource) return nullptr;
+  for (const Node* c : resource->children) {
+    if (c->def->name != "contained") continue;
+    const Node* i = c->child("id");
+    if (i && i->value == id) return c;
+  }
+  return nullptr;
+}
+
+const Node* findBundleEntry(const Node& bundle, std::string_view ref) {
+  if (ref.empty()) return nullptr;
+  std::string_view typeId = ref;
+  size_t hist = typeId.find("/_history/");
+  if (hist != std::string_view::npos) typeId = typeId.substr(0, hist);
+  for (const Node* e : bundle.children) {
+    if (e->def->name != "entry") continue;
+    const Node* fu = e->child("fullUrl");
+    const Node* res = e->child("resource");
+    if (!res) continue;
+    if (fu && fu->value == ref) return res;
+    const Node* id = res->child("id");
+    if (!id || !id->hasValue) continue;
+    // typeId is "Type/id" or ends with "/Type/id".
+    const std::string& type = res->type->name;
+    std::string_view v = id->value;
+    size_t keyLen = type.size() + 1 + v.size();
+    if (typeId.size() < keyLen || !typeId.ends_with(v)) continue;
+    std::string_view head = typeId.substr(typeId.size() - keyLen, type.size() + 1);
+    if (head.substr(0, type.size()) != type || head.back() != '/') continue;
+    if (typeId.size() == keyLen || typeId[typeId.size() - keyLen - 1] == '/') return res;
+  }
+  return nullptr;
+}
+
 }  // namespace hoa::fhir

@@ -44,6 +44,15 @@ struct Node {
   std::vector<const Node*> childrenNamed(std::string_view name) const;
 };
 
+// Resolution inside a document, shared by FHIRPath's resolve(), the validator and the
+// clinic's intake:
+// The contained resource of `resource` with this id (without the '#'), or nullptr.
+const Node* findContained(const Node* resource, std::string_view id);
+// The resource of the entry of `bundle` that `reference` names: by fullUrl, or by
+// "Type/id" — also as the tail of an absolute URL, and with any "/_history/v" ignored —
+// or nullptr.
+const Node* findBundleEntry(const Node& bundle, std::string_view reference);
+
 // Owns a tree: its nodes and the text they point to.
 class Document {
  public:

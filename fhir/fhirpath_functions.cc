@@ -1280,16 +1280,6 @@ FN(getValue) {
   if (toSystem(in[0], st, v) && !v.isNode()) out.push_back(v);
 }
 
-const Node* findContained(const Node* resource, std::string_view id) {
-  if (!resource) return nullptr;
-  for (const Node* c : resource->children) {
-    if (c->def->name != "contained") continue;
-    const Node* i = c->child("id");
-    if (i && i->value == id) return c;
-  }
-  return nullptr;
-}
-
 const Node* resolveReference(std::string_view ref, EvalState& st) {
   if (ref.empty()) return nullptr;
   if (ref[0] == '#') {
@@ -1300,24 +1290,8 @@ const Node* resolveReference(std::string_view ref, EvalState& st) {
     return nullptr;
   }
   const Node* root = st.rootResource;
-  if (root && root->type->name == "Bundle") {
-    // Relative references resolve against Bundle entries: by fullUrl, or by type/id.
-    std::string_view typeId = ref;
-    size_t hist = typeId.find("/_history/");
-    if (hist != std::string_view::npos) typeId = typeId.substr(0, hist);
-    for (const Node* e : root->children) {
-      if (e->def->name != "entry") continue;
-      const Node* fu = e->child("fullUrl");
-      const Node* res = e->child("resource");
-      if (!res) continue;
-      if (fu && fu->value == ref) return res;
-      const Node* id = res->child("id");
-      if (!id) continue;
-      std::string key = res->type->name + "/" + std::string(id->value);
-      if (typeId == key || (typeId.size() > key.size() && typeId.ends_with(key) && typeId[typeId.size() - key.size() - 1] == '/'))
-        return res;
-    }
-  }
+  if (root && root->type->name == "Bundle")
+    if (const Node* res = findBundleEntry(*root, ref)) return res;
   if (st.env.resolver) return st.env.resolver->resolve(ref);
   return nullptr;
 }

@@ -395,30 +395,10 @@ struct Walk {
     if (!ref || !ref->hasValue) return nullptr;
     std::string_view r = ref->value;
     if (r.size() > 1 && r[0] == '#') {
-      for (const Node* host : {res, root}) {
-        if (!host) continue;
-        for (const Node* c : host->children) {
-          if (c->def->name != "contained") continue;
-          const Node* id = c->child("id");
-          if (id && id->value == r.substr(1)) return c;
-        }
-      }
-      return nullptr;
+      const Node* c = findContained(res, r.substr(1));
+      return c ? c : findContained(root, r.substr(1));
     }
-    if (!bundle) return nullptr;
-    for (const Node* e : bundle->children) {
-      if (e->def->name != "entry") continue;
-      const Node* fu = e->child("fullUrl");
-      const Node* target = e->child("resource");
-      if (!target) continue;
-      if (fu && fu->value == r) return target;
-      const Node* id = target->child("id");
-      const std::string& tn = target->type->name;
-      if (id && r.size() == tn.size() + 1 + id->value.size() && r.starts_with(tn) && r[tn.size()] == '/' &&
-          r.ends_with(id->value))
-        return target;
-    }
-    return nullptr;
+    return bundle ? findBundleEntry(*bundle, r) : nullptr;
   }
 
   // The resource type a Reference points to, when it can be told: an entry of the
@@ -435,34 +415,16 @@ struct Walk {
       return {};
     }
     // A reference to another entry of the enclosing Bundle: by fullUrl, or Type/id.
-    if (bundle && r[0] != '#') {
-      for (const Node* e : bundle->children) {
-        if (e->def->name != "entry") continue;
-        const Node* fu = e->child("fullUrl");
-        const Node* res = e->child("resource");
-        if (!res) continue;
-        if (fu && fu->value == r) return res->type->name;
-        const Node* id = res->child("id");
-        if (id && r.find("://") == std::string_view::npos && r.size() == res->type->name.size() + 1 + id->value.size() &&
-            r.starts_with(res->type->name) && r[res->type->name.size()] == '/' && r.ends_with(id->value))
-          return res->type->name;
-      }
-    }
+    if (bundle && r[0] != '#')
+      if (const Node* target = findBundleEntry(*bundle, r)) return target->type->name;
     if (r == "#") {
       const Node* container = rootResource ? rootResource : resource;
       return container ? std::string_view(container->type->name) : std::string_view();
     }
     if (r[0] == '#') {
       const Node* container = rootResource ? rootResource : resource;
-      const Node* found = nullptr;
-      for (const Node* host : {resource, container}) {
-        if (!host) continue;
-        for (const Node* c : host->children) {
-          if (c->def->name != "contained") continue;
-          const Node* id = c->child("id");
-          if (id && id->value == r.substr(1)) found = c;
-        }
-      }
+      const Node* found = findContained(container, r.substr(1));
+      if (const Node* own = findContained(resource, r.substr(1))) found = own;
       if (!found) {
         if (report)
           add(Severity::Error, "not-found", "The contained resource '" + std::string(r) + "' is not found",

@@ -1,8 +1,22 @@
 #include "mappings/clinic_package.h"
 
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 namespace hoa::clinic {
+
+bool readTextFile(const std::filesystem::path& path, std::string& text, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = "cannot read the file " + path.string();
+    return false;
+  }
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  text = ss.str();
+  return true;
+}
 
 std::filesystem::path defaultMappingsDir() {
   if (const char* env = std::getenv("HOA_MAPPINGS_DIR"); env && *env) return env;

@@ -10,6 +10,9 @@
 
 namespace hoa::clinic {
 
+// Reads a whole (mapping or package) file; false and `error` when it cannot.
+bool readTextFile(const std::filesystem::path& path, std::string& text, std::string& error);
+
 // $HOA_MAPPINGS_DIR, else the mappings/ folder of the source tree this was built from.
 std::filesystem::path defaultMappingsDir();
 

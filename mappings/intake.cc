@@ -179,15 +179,8 @@ IntakeResult ReferralIntake::process(const fhir::Node& root, const IntakeContext
           if (fo->def->name != "focus") continue;
           const fhir::Node* ref = fo->child("reference");
           if (!ref || !ref->hasValue) continue;
-          for (const fhir::Node* e : root.children) {
-            if (e->def->name != "entry") continue;
-            const fhir::Node* fu = e->child("fullUrl");
-            const fhir::Node* r = e->child("resource");
-            const fhir::Node* id = r ? r->child("id") : nullptr;
-            bool byUrl = fu && fu->value == ref->value;
-            bool byId = r && id && ref->value == r->type->name + "/" + std::string(id->value);
-            if (r && (byUrl || byId) && r->type->name == "ServiceRequest") focusTarget = r;
-          }
+          const fhir::Node* r = fhir::findBundleEntry(root, ref->value);
+          if (r && r->type->name == "ServiceRequest") focusTarget = r;
         }
         if (!focusTarget) rule("message-focus-missing", header);
         else sr = focusTarget;

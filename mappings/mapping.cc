@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "fhir/json.h"
+#include "mappings/clinic_package.h"
 
 namespace hoa::clinic {
 
@@ -65,14 +66,9 @@ std::vector<std::string> Mapping::fieldNames() const {
 
 std::shared_ptr<const Mapping> Mapping::loadFile(const fhir::Registry& registry, const std::string& path,
                                                  std::string& error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = "cannot read the mapping file " + path;
-    return nullptr;
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  auto m = load(registry, ss.str(), error);
+  std::string text;
+  if (!readTextFile(path, text, error)) return nullptr;
+  auto m = load(registry, text, error);
   if (!m) error = path + ": " + error;
   return m;
 }

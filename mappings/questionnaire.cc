@@ -449,11 +449,7 @@ const std::vector<Rule>& questionnaireRuleCatalogue() {
   return rules;
 }
 
-const Rule* findQuestionnaireRule(std::string_view code) {
-  for (const Rule& r : questionnaireRuleCatalogue())
-    if (r.code == code) return &r;
-  return nullptr;
-}
+const Rule* findQuestionnaireRule(std::string_view code) { return findRuleIn(questionnaireRuleCatalogue(), code); }
 
 // ---------------------------------------------------------------------------------------
 // Scoring

@@ -154,11 +154,13 @@ const std::vector<Rule>& ruleCatalogue() {
   return rules;
 }
 
-const Rule* findRule(std::string_view code) {
-  for (const Rule& r : ruleCatalogue())
+const Rule* findRuleIn(const std::vector<Rule>& catalogue, std::string_view code) {
+  for (const Rule& r : catalogue)
     if (r.code == code) return &r;
   return nullptr;
 }
+
+const Rule* findRule(std::string_view code) { return findRuleIn(ruleCatalogue(), code); }
 
 fhir::Issue ruleIssue(const Rule& rule, const RuleOptions& options, Lang lang, std::string expression,
                       const fhir::Node* at, const std::map<std::string, std::string>& args) {

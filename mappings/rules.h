@@ -38,6 +38,8 @@ struct Rule {
 const std::vector<Rule>& ruleCatalogue();
 // The rule with this code, or nullptr.
 const Rule* findRule(std::string_view code);
+// The rule with this code in `catalogue`, or nullptr.
+const Rule* findRuleIn(const std::vector<Rule>& catalogue, std::string_view code);
 
 struct RuleOptions {
   std::string clinicHerId;

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "fhir/json.h"
+#include "mappings/clinic_package.h"
 #include "mappings/json_writer.h"
 
 namespace hoa::clinic {
@@ -24,14 +25,9 @@ void readConcepts(const fhir::Registry& registry, std::string_view url, std::map
 
 std::shared_ptr<const TaskMapping> TaskMapping::loadFile(const fhir::Registry& registry, const std::string& path,
                                                          std::string& error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = "cannot read the mapping file " + path;
-    return nullptr;
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  auto m = load(registry, ss.str(), error);
+  std::string text;
+  if (!readTextFile(path, text, error)) return nullptr;
+  auto m = load(registry, text, error);
   if (!m) error = path + ": " + error;
   return m;
 }
