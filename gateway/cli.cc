@@ -17,6 +17,9 @@
 #include "mappings/clinic_package.h"
 #include "mappings/intake.h"
 #include "mappings/referral.h"
+#include "gateway/http.h"
+#include "gateway/server.h"
+#include "gateway/timeutil.h"
 
 namespace hoa::gateway {
 namespace {
@@ -63,6 +66,12 @@ constexpr const char* kUsage =
     "      UUID; synthetic test national ids are refused unless --allow-synthetic-ids.\n"
     "      --mappings: the folder with package/ and referral.map.json (default\n"
     "      $HOA_MAPPINGS_DIR or this source tree's mappings/). Usage errors exit 2.\n"
+    "\n"
+    "  serve [--config FILE] [--port N] [--data-dir DIR] [--certs DIR]\n"
+    "      Runs the gateway: FHIR REST (/fhir) and the clinic API (/clinic) over HTTPS\n"
+    "      with client certificates, storing in SQLite, until SIGINT or SIGTERM.\n"
+    "      Defaults: port 8443, data in ./var, certificates in ./var/certs; the keys of\n"
+    "      the JSON configuration file are in docs/configuration.md.\n"
     "\n"
     "options:\n"
     "  --package DIR   convert, fhirpath: the FHIR R4 core package folder (default\n"
@@ -440,31 +449,6 @@ int fhirpathCommand(const std::vector<std::string>& args, std::istream& in, std:
 
 }  // namespace
 
-std::string nowInstant() {
-  auto now = std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::system_clock::now());
-  auto day = std::chrono::floor<std::chrono::days>(now);
-  std::chrono::year_month_day ymd{day};
-  std::chrono::hh_mm_ss hms{now - day};
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()));
-  return buf;
-}
-
-std::string newUuid() {
-  std::random_device rd;
-  unsigned char b[16];
-  for (unsigned char& c : b) c = static_cast<unsigned char>(rd());
-  b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40);
-  b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);
-  char buf[37];
-  std::snprintf(buf, sizeof buf, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
-  return buf;
-}
-
 int mapCommand(const std::vector<std::string>& args, std::istream& in, std::ostream& out, std::ostream& err) {
   std::string file, mappingsDir;
   clinic::IntakeConfig config;
@@ -509,8 +493,8 @@ int mapCommand(const std::vector<std::string>& args, std::istream& in, std::ostr
     err << "fhir-gateway map: " << error << "\n";
     return 2;
   }
-  if (ctx.receivedAt.empty()) ctx.receivedAt = nowInstant();
-  if (ctx.id.empty()) ctx.id = newUuid();
+  if (ctx.receivedAt.empty()) ctx.receivedAt = nowInstant();  // milliseconds, UTC
+  if (ctx.id.empty()) ctx.id = newId();
   const std::filesystem::path dir = mappingsDir.empty() ? clinic::defaultMappingsDir() : std::filesystem::path(mappingsDir);
   fhir::Registry registry;
   if (!clinic::loadClinicRegistry(registry, dir, error)) {
@@ -551,6 +535,7 @@ int runCli(const std::vector<std::string>& args, std::istream& in, std::ostream&
   if (args[0] == "fhirpath") return fhirpathCommand(rest, in, out, err);
   if (args[0] == "validate") return validateCommand(rest, in, out, err);
   if (args[0] == "map") return mapCommand(rest, in, out, err);
+  if (args[0] == "serve") return serveCommand(rest);
   err << "fhir-gateway: unknown command '" << args[0] << "'\n" << kUsage;
   return 2;
 }

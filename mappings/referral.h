@@ -6,6 +6,7 @@
 // Thread-safety: plain values.
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mappings/working_days.h"
@@ -73,5 +74,8 @@ struct Referral {
 // The internal model's JSON (docs/internal-model.md): members in a fixed order, absent
 // optional values as null, so golden files compare byte for byte.
 std::string toJson(const Referral& r, bool pretty = false);
+// The inverse of toJson (the stored form of a referral). Fails (nullopt, `error`) when
+// the text is not JSON of that shape; unknown members are ignored.
+std::optional<Referral> referralFromJson(std::string_view json, std::string& error);
 
 }  // namespace hoa::clinic

@@ -321,4 +321,41 @@ TransitionResult applyTransition(const TaskMapping& mapping, const ReferralState
   return res;
 }
 
+std::string toJson(const ReferralState& st) {
+  JsonWriter w(false);
+  w.beginObject();
+  w.string("status", st.status);
+  if (!st.reasonCode.empty()) w.string("reasonCode", st.reasonCode);
+  if (!st.reasonText.empty()) w.string("reasonText", st.reasonText);
+  if (st.careStartDeadline) w.date("careStartDeadline", st.careStartDeadline);
+  if (!st.currentOffering.empty()) w.string("currentOffering", st.currentOffering);
+  w.beginArray("outputs");
+  for (const std::string& o : st.outputs) w.string(o);
+  w.endArray();
+  if (!st.lastModified.empty()) w.string("lastModified", st.lastModified);
+  w.endObject();
+  return w.take();
+}
+
+std::optional<ReferralState> referralStateFromJson(std::string_view text, std::string& error) {
+  json::Error err;
+  json::Document doc = json::Document::parse(std::string(text), err);
+  if (!doc.root() || !doc.root()->isObject()) {
+    error = err ? err.message : "a referral state must be a JSON object";
+    return std::nullopt;
+  }
+  const json::Value* r = doc.root();
+  ReferralState st;
+  st.status = std::string(r->getString("status", "received"));
+  st.reasonCode = std::string(r->getString("reasonCode"));
+  st.reasonText = std::string(r->getString("reasonText"));
+  if (auto d = r->getString("careStartDeadline"); !d.empty()) st.careStartDeadline = Date::parse(d);
+  st.currentOffering = std::string(r->getString("currentOffering"));
+  if (const json::Value* o = r->find("outputs"); o && o->isArray())
+    for (const json::Value* v : *o)
+      if (v->isString()) st.outputs.emplace_back(v->text);
+  st.lastModified = std::string(r->getString("lastModified"));
+  return st;
+}
+
 }  // namespace hoa::clinic

@@ -30,6 +30,11 @@ struct ReferralState {
   std::string lastModified;              // instant of the last change
 };
 
+// The stored form of a state (JSON object with these member names), and back; fromJson
+// fails (nullopt, `error`) on text that is not such an object.
+std::string toJson(const ReferralState& state);
+std::optional<ReferralState> referralStateFromJson(std::string_view json, std::string& error);
+
 // References the Task makes, as the store knows them.
 struct TaskRefs {
   std::string taskId;

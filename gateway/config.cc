@@ -1,0 +1,183 @@
+#include "gateway/config.h"
+
+#include <Poco/AutoPtr.h>
+#include <Poco/Exception.h>
+#include <Poco/Util/AbstractConfiguration.h>
+#include <Poco/Util/JSONConfiguration.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace hoa::gateway {
+
+void GatewayConfig::finish() {
+  namespace fs = std::filesystem;
+  if (certsDir.empty()) certsDir = (fs::path(dataDir) / "certs").string();
+  if (caFile.empty()) caFile = (fs::path(certsDir) / "ca.crt").string();
+  if (certificateFile.empty()) certificateFile = (fs::path(certsDir) / "server.crt").string();
+  if (privateKeyFile.empty()) privateKeyFile = (fs::path(certsDir) / "server.key").string();
+  if (databaseFile.empty()) databaseFile = (fs::path(dataDir) / "gateway.db").string();
+  if (publicBase.empty()) publicBase = "https://localhost:" + std::to_string(port) + "/fhir";
+  while (!publicBase.empty() && publicBase.back() == '/') publicBase.pop_back();
+}
+
+GatewayConfig defaultConfig() {
+  GatewayConfig c;
+  c.clients = {
+      {"referrer-a", ClientConfig::Kind::Referrer, "referrer-a", "", {"900001"}},
+      {"referrer-b", ClientConfig::Kind::Referrer, "referrer-b", "", {"900002"}},
+      {"clinic", ClientConfig::Kind::Clinic, "clinic", "", {}},
+  };
+  return c;
+}
+
+namespace {
+
+struct Reader {
+  const Poco::Util::AbstractConfiguration& src;
+  std::string& error;
+
+  bool str(const std::string& key, std::string& out) {
+    if (!src.has(key)) return true;
+    out = src.getString(key);
+    return true;
+  }
+  bool integer(const std::string& key, int& out, int min, int max) {
+    if (!src.has(key)) return true;
+    try {
+      int v = src.getInt(key);
+      if (v < min || v > max) {
+        error = "configuration key " + key + ": " + std::to_string(v) + " is outside " + std::to_string(min) + ".." +
+                std::to_string(max);
+        return false;
+      }
+      out = v;
+      return true;
+    } catch (const Poco::Exception&) {
+      error = "configuration key " + key + ": not an integer";
+      return false;
+    }
+  }
+  bool integer64(const std::string& key, int64_t& out, int64_t min, int64_t max) {
+    if (!src.has(key)) return true;
+    try {
+      int64_t v = src.getInt64(key);
+      if (v < min || v > max) {
+        error = "configuration key " + key + ": " + std::to_string(v) + " is outside " + std::to_string(min) + ".." +
+                std::to_string(max);
+        return false;
+      }
+      out = v;
+      return true;
+    } catch (const Poco::Exception&) {
+      error = "configuration key " + key + ": not an integer";
+      return false;
+    }
+  }
+  bool boolean(const std::string& key, bool& out) {
+    if (!src.has(key)) return true;
+    try {
+      out = src.getBool(key);
+      return true;
+    } catch (const Poco::Exception&) {
+      error = "configuration key " + key + ": not true or false";
+      return false;
+    }
+  }
+};
+
+}  // namespace
+
+bool applyConfiguration(const Poco::Util::AbstractConfiguration& src, GatewayConfig& c, std::string& error) {
+  static const std::set<std::string> kSections = {"server", "paths", "tls", "clinic", "store", "search", "clients"};
+  Poco::Util::AbstractConfiguration::Keys top;
+  src.keys(top);
+  for (const std::string& k : top) {
+    std::string base = k.substr(0, k.find('['));
+    if (!kSections.count(base)) {
+      error = "unknown configuration section '" + k + "' (known: server, paths, tls, clinic, store, search, clients)";
+      return false;
+    }
+  }
+  Reader r{src, error};
+  bool ok = r.str("server.host", c.host) && r.integer("server.port", c.port, 0, 65535) &&
+            r.str("server.publicBase", c.publicBase) && r.integer("server.maxThreads", c.maxThreads, 2, 4096) &&
+            r.integer("server.maxQueued", c.maxQueued, 1, 65536) &&
+            r.integer("server.keepAliveSeconds", c.keepAliveSeconds, 1, 3600) &&
+            r.integer("server.timeoutSeconds", c.timeoutSeconds, 1, 3600) &&
+            r.integer64("server.maxBodyBytes", c.maxBodyBytes, 1024, int64_t{1} << 30) &&
+            r.str("paths.dataDir", c.dataDir) && r.str("paths.certsDir", c.certsDir) &&
+            r.str("paths.fhirPackage", c.fhirPackageDir) && r.str("paths.mappings", c.mappingsDir) &&
+            r.str("tls.caFile", c.caFile) && r.str("tls.certificateFile", c.certificateFile) &&
+            r.str("tls.privateKeyFile", c.privateKeyFile) && r.str("tls.cipherList", c.cipherList) &&
+            r.boolean("tls.requireClientCertificate", c.requireClientCertificate) &&
+            r.str("clinic.herId", c.clinicHerId) && r.str("clinic.canonicalBase", c.canonicalBase) &&
+            r.boolean("clinic.allowSyntheticIds", c.allowSyntheticIds) && r.str("store.file", c.databaseFile) &&
+            r.integer("store.groupCommitMaxBatch", c.groupCommitMaxBatch, 1, 100000) &&
+            r.boolean("store.synchronousFull", c.synchronousFull) &&
+            r.integer("search.defaultCount", c.defaultCount, 1, 10000) &&
+            r.integer("search.maxCount", c.maxCount, 1, 10000);
+  if (!ok) return false;
+  bool hasClients = false;
+  for (const std::string& k : top) hasClients = hasClients || k.substr(0, k.find('[')) == "clients";
+  if (hasClients) {
+    c.clients.clear();
+    for (int i = 0;; ++i) {
+      std::string p = "clients[" + std::to_string(i) + "]";
+      if (!src.has(p + ".commonName") && !src.has(p + ".name") && !src.has(p + ".kind")) break;
+      ClientConfig cl;
+      std::string kind = src.getString(p + ".kind", "referrer");
+      if (kind == "referrer") cl.kind = ClientConfig::Kind::Referrer;
+      else if (kind == "clinic") cl.kind = ClientConfig::Kind::Clinic;
+      else {
+        error = "configuration key " + p + ".kind: '" + kind + "' is not referrer or clinic";
+        return false;
+      }
+      cl.commonName = src.getString(p + ".commonName", "");
+      if (cl.commonName.empty()) {
+        error = "configuration key " + p + ".commonName is required";
+        return false;
+      }
+      cl.name = src.getString(p + ".name", cl.commonName);
+      cl.sha256 = src.getString(p + ".sha256", "");
+      for (int j = 0;; ++j) {
+        std::string h = p + ".herIds[" + std::to_string(j) + "]";
+        if (!src.has(h)) break;
+        cl.herIds.push_back(src.getString(h));
+      }
+      if (cl.kind == ClientConfig::Kind::Referrer && cl.herIds.empty()) {
+        error = "configuration key " + p + ".herIds: a referrer needs at least one practice HER-id";
+        return false;
+      }
+      c.clients.push_back(std::move(cl));
+    }
+  }
+  return true;
+}
+
+bool loadConfigFile(const std::string& path, GatewayConfig& config, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = "cannot read the configuration file " + path;
+    return false;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  try {
+    std::istringstream is(ss.str());
+    Poco::AutoPtr<Poco::Util::JSONConfiguration> json(new Poco::Util::JSONConfiguration(is));
+    if (!applyConfiguration(*json, config, error)) {
+      error = path + ": " + error;
+      return false;
+    }
+  } catch (const Poco::Exception& e) {
+    error = path + ": not valid JSON configuration: " + e.displayText();
+    return false;
+  }
+  return true;
+}
+
+}  // namespace hoa::gateway
