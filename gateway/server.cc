@@ -200,6 +200,19 @@ void GatewayServer::Impl::handle(Poco::Net::HTTPServerRequest& preq, Poco::Net::
     }
   }
   if (tooLarge) {
+    // Read (and drop) what the client still sends, up to a bound, so it can read the
+    // 413; beyond the bound the connection is simply closed.
+    const int64_t drainLimit = 4 * config.maxBodyBytes;
+    if (!preq.hasContentLength() || preq.getContentLength64() <= drainLimit) {
+      std::istream& in = preq.stream();
+      char buf[16384];
+      int64_t drained = 0;
+      while (in && drained < drainLimit) {
+        in.read(buf, sizeof buf);
+        if (in.gcount() <= 0) break;
+        drained += in.gcount();
+      }
+    }
     clinic::Lang lang = requestLang(req);
     res = errorResponse(*registry, 413, "too-costly",
                         {"Forespørselen er større enn grensen på " + std::to_string(config.maxBodyBytes) + " byte",
