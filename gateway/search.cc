@@ -71,9 +71,15 @@ std::string normaliseReference(std::string_view ref) {
   if (size_t h = ref.find("/_history/"); h != std::string_view::npos) ref = ref.substr(0, h);
   size_t last = ref.rfind('/');
   if (last == std::string_view::npos || last == 0) return {};
+  std::string_view id = ref.substr(last + 1);
   size_t prev = ref.rfind('/', last - 1);
-  std::string_view tail = prev == std::string_view::npos ? ref : ref.substr(prev + 1);
-  return std::string(tail);
+  std::string_view type = prev == std::string_view::npos ? ref.substr(0, last) : ref.substr(prev + 1, last - prev - 1);
+  auto idChar = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.'; };
+  if (id.empty() || id.size() > 64 || !std::all_of(id.begin(), id.end(), idChar)) return {};
+  if (type.empty() || !std::isupper(static_cast<unsigned char>(type[0])) ||
+      !std::all_of(type.begin(), type.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)); }))
+    return {};
+  return std::string(type) + "/" + std::string(id);
 }
 
 void addToken(std::vector<IndexRow>& rows, std::string_view param, const json::Value* v) {
