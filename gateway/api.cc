@@ -1,6 +1,7 @@
 #include "gateway/api.h"
 
 #include <algorithm>
+#include <set>
 
 #include "fhir/json.h"
 #include "gateway/search.h"
@@ -495,8 +496,15 @@ HttpResponse Api::auditSearch(const HttpRequest& req, fhir::Format fmt) const {
          jq(id) +
          ",\"type\":{\"system\":\"http://terminology.hl7.org/CodeSystem/audit-event-type\",\"code\":\"rest\",\"display\":"
          "\"RESTful Operation\"}";
-    if (!a.interaction.empty())
-      b += ",\"subtype\":[{\"system\":\"http://hl7.org/fhir/restful-interaction\",\"code\":" + jq(a.interaction) + "}]";
+    if (!a.interaction.empty()) {
+      static const std::set<std::string, std::less<>> kRestful = {
+          "read", "vread", "update", "patch", "delete", "history", "history-instance", "history-type",
+          "history-system", "create", "search", "search-type", "search-system", "capabilities", "transaction",
+          "batch", "operation"};
+      const std::string system = kRestful.count(a.interaction) ? "http://hl7.org/fhir/restful-interaction"
+                                                                 : s_.config->canonicalBase + "/CodeSystem/gateway-interaction";
+      b += ",\"subtype\":[{\"system\":" + jq(system) + ",\"code\":" + jq(a.interaction) + "}]";
+    }
     b += ",\"action\":" + jq(a.action) + ",\"recorded\":" + jq(a.recorded) + ",\"outcome\":" + jq(a.outcome) +
          ",\"outcomeDesc\":" + jq("HTTP " + std::to_string(a.status) + " " + a.method + " " + a.path) +
          ",\"agent\":[{\"type\":{\"text\":" + jq(a.principalKind.empty() ? "unknown" : a.principalKind) +
@@ -572,9 +580,7 @@ HttpResponse Api::metadata(const HttpRequest&, fhir::Format fmt) const {
       "\"0.1.0\"},\"implementation\":{\"description\":\"Helse og arbeid referral gateway\",\"url\":" +
       jq(base) +
       "},\"fhirVersion\":\"4.0.1\",\"format\":[\"application/fhir+json\",\"application/fhir+xml\"],"
-      "\"implementationGuide\":[" +
-      jq(canon + "/ImplementationGuide/helse-og-arbeid") +
-      "],\"rest\":[{\"mode\":\"server\",\"documentation\":\"Referrals to Helse og arbeid: REST create, transaction "
+      "\"rest\":[{\"mode\":\"server\",\"documentation\":\"Referrals to Helse og arbeid: REST create, transaction "
       "Bundle or FHIR message; status as Task; questionnaire answers as QuestionnaireResponse. Mutual TLS: every "
       "client presents a certificate the gateway is configured to trust.\",\"security\":{\"cors\":false,"
       "\"description\":\"Mutual TLS (TLS 1.2 or later); the client certificate identifies a referrer practice or the "
@@ -613,8 +619,8 @@ HttpResponse Api::metadata(const HttpRequest&, fhir::Format fmt) const {
        "\"http://hl7.org/fhir/OperationDefinition/MessageHeader-process-message\"},{\"name\":\"validate\",\"definition\":"
        "\"http://hl7.org/fhir/OperationDefinition/Resource-validate\"}]}],\"messaging\":[{\"documentation\":"
        "\"Synchronous: POST [base]/$process-message with a message Bundle (event referral-new); the response message "
-       "carries the Task\",\"supportedMessage\":[{\"mode\":\"receiver\",\"definition\":" +
-       jq(canon + "/MessageDefinition/referral-new") + "}]}]}";
+       "carries the Task. Event: " + canon + "/CodeSystem/message-event#referral-new (also "
+       "http://terminology.hl7.org/CodeSystem/v2-0003#I12)\"}]}";
   HttpResponse r = resourceResponse(*s_.registry, 200, b, fmt);
   r.interaction = "capabilities";
   return r;

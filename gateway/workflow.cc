@@ -227,6 +227,9 @@ SubmitResult Workflow::submit(const Principal& who, const HttpRequest& req, clin
         // response.identifier names the request message: its MessageHeader.id, else the
         // Bundle's id.
         if (res.messageHeaderId.empty()) res.messageHeaderId = str(root, "id");
+        // ... else the UUID of the MessageHeader's urn:uuid fullUrl (a valid id).
+        if (std::string fu = str(entry, "fullUrl"); res.messageHeaderId.empty() && fu.rfind("urn:uuid:", 0) == 0)
+          res.messageHeaderId = fu.substr(9);
       }
   }
 

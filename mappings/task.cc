@@ -114,10 +114,10 @@ std::optional<std::string> TaskMapping::offeringDisplay(std::string_view code) c
 }
 
 std::string TaskMapping::buildTask(const Referral& r, const ReferralState& state, const TaskRefs& refs,
-                                   int versionId) const {
+                                   int versionId, bool pretty) const {
   const Status* row = status(state.status);
   if (!row) row = status("received");
-  JsonWriter w(true);
+  JsonWriter w(pretty);
   auto reference = [&](std::string_view key, const std::string& ref, const std::string& display) {
     w.beginObject(key);
     if (!ref.empty()) w.string("reference", ref);

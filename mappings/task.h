@@ -67,8 +67,9 @@ class TaskMapping {
   std::optional<std::string> offeringDisplay(std::string_view code) const;
 
   // The Task of a referral in `state`, as FHIR JSON (the clinic's hoa-task profile).
+  // Compact JSON unless `pretty`.
   std::string buildTask(const Referral& referral, const ReferralState& state, const TaskRefs& refs,
-                        int versionId = 0) const;
+                        int versionId = 0, bool pretty = false) const;
 
  private:
   std::map<std::string, Status, std::less<>> statuses_;

@@ -5,7 +5,9 @@
 #include <set>
 #include <thread>
 
+#include "fhir/format.h"
 #include "fhir/json.h"
+#include "fhir/validator.h"
 #include "tests/gateway/server_support.h"
 
 namespace hoa::gateway::testing {
@@ -75,6 +77,17 @@ class GatewayServerTest : public ::testing::Test {
     return std::stoul(Json(r.body).str("total").empty() ? "0" : Json(r.body).str("total"));
   }
 
+  // The body is valid FHIR R4 (and valid against the profiles its resources claim).
+  void expectValidFhir(const std::string& body) {
+    const Services& s = server_->server().api().services();
+    fhir::ParseResult p = fhir::parse(*s.registry, body);
+    ASSERT_TRUE(p.ok()) << (p.issues.empty() ? "" : p.issues.items[0].toString()) << "\n" << body.substr(0, 400);
+    fhir::Issues issues = s.validator->validate(*p.doc.root());
+    for (const fhir::Issue& i : issues.items)
+      EXPECT_TRUE(i.severity != fhir::Severity::Error && i.severity != fhir::Severity::Fatal)
+          << i.toString() << "\n" << body.substr(0, 400);
+  }
+
   TestServer* server_ = nullptr;
 };
 
@@ -92,6 +105,7 @@ TEST_F(GatewayServerTest, CapabilityStatementInJsonAndXml) {
   ASSERT_EQ(j.status, 200);
   EXPECT_EQ(Json(j.body).str("resourceType"), "CapabilityStatement");
   EXPECT_EQ(Json(j.body).str("fhirVersion"), "4.0.1");
+  expectValidFhir(j.body);
   Reply x = c.get("/fhir/metadata?_format=xml");
   ASSERT_EQ(x.status, 200);
   EXPECT_NE(x.header("content-type").find("application/fhir+xml"), std::string::npos);
@@ -144,6 +158,7 @@ TEST_F(GatewayServerTest, AcceptsEveryTransportFormInJsonAndXmlAndCreatesTheTask
       srId = focus.substr(focus.find('/') + 1);
     }
     ASSERT_FALSE(srId.empty());
+    expectValidFhir(r.body);
     Reply sr = a.get("/fhir/ServiceRequest/" + srId);
     ASSERT_EQ(sr.status, 200) << sr.body;
     EXPECT_EQ(Json(sr.body).str("identifier.0.value"), ident);
@@ -151,6 +166,7 @@ TEST_F(GatewayServerTest, AcceptsEveryTransportFormInJsonAndXmlAndCreatesTheTask
     ASSERT_EQ(tasks.status, 200);
     Json t(tasks.body);
     ASSERT_EQ(t.str("total"), "1") << tasks.body;
+    expectValidFhir(tasks.body);
     EXPECT_EQ(t.str("entry.0.resource.status"), "received");
     EXPECT_EQ(t.str("entry.0.resource.businessStatus.coding.0.code"), "received");
     EXPECT_EQ(t.str("entry.0.resource.restriction.period.end").size(), 10u);
@@ -217,6 +233,7 @@ TEST_F(GatewayServerTest, InvalidInputStoresNothing) {
   Reply r = a.post("/fhir/ServiceRequest", urgent);
   EXPECT_EQ(r.status, 422) << r.body;
   EXPECT_EQ(Json(r.body).str("resourceType"), "OperationOutcome");
+  expectValidFhir(r.body);
   Reply broken = a.post("/fhir/ServiceRequest", "{\"resourceType\": \"ServiceRequest\", ");
   EXPECT_EQ(broken.status, 400);
   EXPECT_EQ(Json(broken.body).str("resourceType"), "OperationOutcome");
@@ -270,6 +287,7 @@ TEST_F(GatewayServerTest, ReadVreadHistoryAndConditionalRead) {
   Reply h = a.get("/fhir/ServiceRequest/" + id + "/_history");
   ASSERT_EQ(h.status, 200);
   EXPECT_EQ(Json(h.body).str("type"), "history");
+  expectValidFhir(h.body);
   EXPECT_EQ(Json(h.body).size("entry"), 1u);
   EXPECT_EQ(a.get("/fhir/ServiceRequest/does-not-exist").status, 404);
 }
@@ -335,6 +353,7 @@ TEST_F(GatewayServerTest, FullTaskLifecycleToCompletedWithQuestionnaireAnswers) 
   const std::string taskId = t.str("entry.0.resource.id");
   Reply h = a.get("/fhir/Task/" + taskId + "/_history");
   EXPECT_EQ(Json(h.body).size("entry"), 5u);
+  expectValidFhir(h.body);
   Reply answers = a.get("/fhir/QuestionnaireResponse?based-on=ServiceRequest/" + id);
   ASSERT_EQ(answers.status, 200);
   EXPECT_EQ(Json(answers.body).str("total"), "1");
@@ -431,6 +450,7 @@ TEST_F(GatewayServerTest, EveryRequestIsAudited) {
     Reply r = clinic.get("/fhir/AuditEvent?_count=200");
     ASSERT_EQ(r.status, 200);
     found = r.body.find("ServiceRequest/" + id) != std::string::npos;
+    if (found) expectValidFhir(r.body);
     if (!found) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_TRUE(found);
