@@ -306,6 +306,7 @@ std::unique_ptr<GatewayServer> GatewayServer::create(const GatewayConfig& cfg, s
   sc.path = c.databaseFile;
   sc.maxBatch = static_cast<size_t>(c.groupCommitMaxBatch);
   sc.synchronousFull = c.synchronousFull;
+  sc.readers = static_cast<size_t>(c.maxThreads);  // one pooled read connection per request thread
   impl->store = Store::open(sc, error);
   if (!impl->store) return nullptr;
 
