@@ -4,6 +4,7 @@
 #include <set>
 
 #include "fhir/json.h"
+#include "gateway/delivery.h"
 #include "gateway/search.h"
 #include "gateway/timeutil.h"
 
@@ -650,6 +651,11 @@ HttpResponse Api::handleClinic(const HttpRequest& req, std::string_view path) co
     return x;
   };
   auto issuesJson = [](const fhir::Issues& issues) { return operationOutcomeJsonFor(issues); };
+  if (!parts.empty() && parts[0] == "deliveries") {
+    r = deliveries(req, parts);
+    r.interaction = "clinic-deliveries";
+    return r;
+  }
   if (parts.empty() || parts[0] != "referrals")
     return errorResponse(reg, 404, "not-found", {"Ukjent adresse: " + req.path, "Unknown path: " + req.path}, lang,
                          fhir::Format::Json);
@@ -752,6 +758,135 @@ HttpResponse Api::handleClinic(const HttpRequest& req, std::string_view path) co
     r.interaction = "clinic-questionnaire-response";
     r.action = "C";
     r.entity = o.resource.id.empty() ? "ServiceRequest/" + id : "QuestionnaireResponse/" + o.resource.id;
+    return r;
+  }
+  return errorResponse(reg, 404, "not-found", {"Ukjent adresse: " + req.path, "Unknown path: " + req.path}, lang,
+                       fhir::Format::Json);
+}
+
+// --- /clinic/deliveries ------------------------------------------------------------------
+
+namespace {
+
+std::string eventJson(const OutboxEvent& e) {
+  std::string b = "{\"id\":" + std::to_string(e.id) + ",\"state\":" + jq(e.state) + ",\"practice\":" + jq(e.practice) +
+                  ",\"referral\":" + jq(e.referralId) + ",\"resource\":" +
+                  jq(e.resourceType + "/" + e.resourceId + "/_history/" + std::to_string(e.resourceVersion)) +
+                  ",\"identifier\":" + jq(e.identifierSystem + "|" + e.identifierValue) + ",\"createdAt\":" +
+                  jq(e.createdAt) + ",\"attempts\":" + std::to_string(e.attempts) + ",\"nextAttemptAt\":" +
+                  jq(e.nextAttemptAt) + ",\"lastStatus\":" + std::to_string(e.lastStatus) + ",\"lastError\":" +
+                  jq(e.lastError) + ",\"deliveredAt\":" + jq(e.deliveredAt) + ",\"updatedAt\":" + jq(e.updatedAt) + "}";
+  return b;
+}
+
+}  // namespace
+
+HttpResponse Api::deliveries(const HttpRequest& req, const std::vector<std::string>& parts) const {
+  const fhir::Registry& reg = *s_.registry;
+  Lang lang = requestLang(req);
+  const std::string& m = req.method;
+  auto notAllowed = [&](std::string allow) {
+    HttpResponse x = errorResponse(reg, 405, "not-supported",
+                                   {"Metoden " + m + " støttes ikke her (tillatt: " + allow + ")",
+                                    "Method " + m + " is not supported here (allowed: " + allow + ")"},
+                                   lang, fhir::Format::Json);
+    x.set("Allow", allow);
+    return x;
+  };
+  if (parts.size() == 1) {
+    if (m != "GET") return notAllowed("GET");
+    OutboxFilter f;
+    f.state = req.param("state").value_or("");
+    static const std::set<std::string, std::less<>> kStates = {"", "pending", "in-flight", "delivered", "failed"};
+    if (!kStates.count(f.state))
+      return errorResponse(reg, 400, "invalid",
+                           {"state er pending, in-flight, delivered eller failed",
+                            "state is pending, in-flight, delivered or failed"},
+                           lang, fhir::Format::Json);
+    f.practice = req.param("practice").value_or("");
+    f.referralId = req.param("referral").value_or("");
+    if (auto c = req.param("_count")) f.count = std::min<size_t>(std::strtoul(c->c_str(), nullptr, 10), 1000);
+    if (auto o = req.param("_offset")) f.offset = std::strtoul(o->c_str(), nullptr, 10);
+    auto events = s_.store->read([&](Queries& q) { return q.outbox(f); });
+    std::string b = "[";
+    for (size_t i = 0; i < events.size(); ++i) b += (i ? "," : "") + eventJson(events[i]);
+    b += "]";
+    return jsonResponse(200, b);
+  }
+  if (parts.size() == 2 && parts[1] == "counters") {
+    if (m != "GET") return notAllowed("GET");
+    auto counts = s_.store->read([&](Queries& q) { return q.outboxCounts(""); });
+    std::string b = "{\"states\":{";
+    for (size_t i = 0; i < counts.size(); ++i)
+      b += (i ? "," : "") + jq(counts[i].first) + ":" + std::to_string(counts[i].second);
+    b += "}";
+    if (s_.delivery) {
+      Delivery::Counters c = s_.delivery->counters();
+      b += ",\"sinceStart\":{\"attempts\":" + std::to_string(c.attempts) + ",\"delivered\":" +
+           std::to_string(c.delivered) + ",\"retried\":" + std::to_string(c.retried) + ",\"failed\":" +
+           std::to_string(c.failed) + "}";
+    }
+    b += ",\"endpoints\":[";
+    const auto& eps = s_.config->delivery.endpoints;
+    for (size_t i = 0; i < eps.size(); ++i)
+      b += (i ? "," : "") + std::string("{\"practice\":") + jq(eps[i].herId) + ",\"baseUrl\":" + jq(eps[i].baseUrl) + "}";
+    b += "]}";
+    return jsonResponse(200, b);
+  }
+  char* end = nullptr;
+  const long long id = std::strtoll(parts[1].c_str(), &end, 10);
+  if (parts[1].empty() || *end || id <= 0)
+    return errorResponse(reg, 400, "invalid",
+                         {"'" + parts[1] + "' er ikke et leveransenummer", "'" + parts[1] + "' is not a delivery id"}, lang,
+                         fhir::Format::Json);
+  if (parts.size() == 2) {
+    if (m != "GET") return notAllowed("GET");
+    auto ev = s_.store->read([&](Queries& q) { return q.outboxEvent(id); });
+    if (!ev)
+      return errorResponse(reg, 404, "not-found", {"Fant ingen leveranse " + parts[1], "No delivery " + parts[1]}, lang,
+                           fhir::Format::Json);
+    return jsonResponse(200, eventJson(*ev));
+  }
+  if (parts.size() == 3 && parts[2] == "retry") {
+    if (m != "POST") return notAllowed("POST");
+    std::optional<OutboxEvent> updated;
+    int status = 200;
+    s_.store->write([&](WriteTxn& t) {
+      auto ev = t.outboxEvent(id);
+      if (!ev) {
+        status = 404;
+        return;
+      }
+      if (ev->state == "in-flight") {
+        status = 409;
+        updated = ev;
+        return;
+      }
+      // A replay: a fresh budget of attempts, due now. Delivered events may be replayed
+      // too (the receiver's conditional update absorbs it).
+      const std::string now = nowInstant();
+      ev->state = "pending";
+      ev->attempts = 0;
+      ev->nextAttemptAt = now;
+      ev->createdAt = now;  // the age limit counts from the replay
+      ev->updatedAt = now;
+      t.updateOutbox(*ev);
+      sql::StatementUse u(t.db().cached("UPDATE outbox SET created_at = ? WHERE id = ?"));
+      u->bind(1, now).bind(2, static_cast<int64_t>(id));
+      u->run();
+      updated = ev;
+    });
+    if (status == 404)
+      return errorResponse(reg, 404, "not-found", {"Fant ingen leveranse " + parts[1], "No delivery " + parts[1]}, lang,
+                           fhir::Format::Json);
+    if (status == 409)
+      return errorResponse(reg, 409, "conflict",
+                           {"Leveransen sendes akkurat nå; prøv igjen om litt", "The delivery is being sent right now; try again shortly"},
+                           lang, fhir::Format::Json);
+    if (s_.delivery) s_.delivery->notify(updated->practice);
+    HttpResponse r = jsonResponse(200, eventJson(*updated));
+    r.action = "U";
+    r.entity = "";
     return r;
   }
   return errorResponse(reg, 404, "not-found", {"Ukjent adresse: " + req.path, "Unknown path: " + req.path}, lang,

@@ -5,6 +5,9 @@
 // bare error page.
 //
 // Thread-safety: an Api is immutable after construction; handle() runs on many threads.
+#include <string>
+#include <vector>
+
 #include "gateway/http.h"
 #include "gateway/workflow.h"
 
@@ -34,6 +37,7 @@ class Api {
   HttpResponse auditSearch(const HttpRequest& req, fhir::Format fmt) const;
   HttpResponse update(const HttpRequest& req, const std::string& type, const std::string& id, fhir::Format fmt) const;
   HttpResponse validate(const HttpRequest& req, fhir::Format fmt) const;
+  HttpResponse deliveries(const HttpRequest& req, const std::vector<std::string>& parts) const;
 
   Services s_;
   Workflow workflow_;

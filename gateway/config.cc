@@ -5,6 +5,7 @@
 #include <Poco/Util/AbstractConfiguration.h>
 #include <Poco/Util/JSONConfiguration.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -92,13 +93,14 @@ struct Reader {
 }  // namespace
 
 bool applyConfiguration(const Poco::Util::AbstractConfiguration& src, GatewayConfig& c, std::string& error) {
-  static const std::set<std::string> kSections = {"server", "paths", "tls", "clinic", "store", "search", "clients"};
+  static const std::set<std::string> kSections = {"server", "paths", "tls", "clinic", "store", "search", "clients",
+                                                  "delivery"};
   Poco::Util::AbstractConfiguration::Keys top;
   src.keys(top);
   for (const std::string& k : top) {
     std::string base = k.substr(0, k.find('['));
     if (!kSections.count(base)) {
-      error = "unknown configuration section '" + k + "' (known: server, paths, tls, clinic, store, search, clients)";
+      error = "unknown configuration section '" + k + "' (known: server, paths, tls, clinic, store, search, clients, delivery)";
       return false;
     }
   }
@@ -119,8 +121,53 @@ bool applyConfiguration(const Poco::Util::AbstractConfiguration& src, GatewayCon
             r.integer("store.groupCommitMaxBatch", c.groupCommitMaxBatch, 1, 100000) &&
             r.boolean("store.synchronousFull", c.synchronousFull) &&
             r.integer("search.defaultCount", c.defaultCount, 1, 10000) &&
-            r.integer("search.maxCount", c.maxCount, 1, 10000);
+            r.integer("search.maxCount", c.maxCount, 1, 10000) && r.boolean("delivery.enabled", c.delivery.enabled) &&
+            r.integer("delivery.maxAttempts", c.delivery.maxAttempts, 1, 1000000) &&
+            r.integer("delivery.maxAgeHours", c.delivery.maxAgeHours, 1, 24 * 365) &&
+            r.integer("delivery.initialBackoffMs", c.delivery.initialBackoffMs, 1, 3600000) &&
+            r.integer("delivery.maxBackoffMs", c.delivery.maxBackoffMs, 1, 86400000) &&
+            r.integer("delivery.timeoutSeconds", c.delivery.timeoutSeconds, 1, 600) &&
+            r.integer("delivery.idlePollMs", c.delivery.idlePollMs, 10, 3600000);
   if (!ok) return false;
+  Poco::Util::AbstractConfiguration::Keys deliveryKeys;
+  src.keys("delivery", deliveryKeys);
+  if (std::find(deliveryKeys.begin(), deliveryKeys.end(), "pushQuestionnaires") != deliveryKeys.end()) {
+    c.delivery.pushQuestionnaires.clear();
+    for (int i = 0;; ++i) {
+      std::string k = "delivery.pushQuestionnaires[" + std::to_string(i) + "]";
+      if (!src.has(k)) break;
+      c.delivery.pushQuestionnaires.push_back(src.getString(k));
+    }
+  }
+  for (int i = 0;; ++i) {
+    std::string p = "delivery.endpoints[" + std::to_string(i) + "]";
+    if (!src.has(p + ".herId") && !src.has(p + ".baseUrl")) break;
+    EndpointConfig e;
+    e.herId = src.getString(p + ".herId", "");
+    e.baseUrl = src.getString(p + ".baseUrl", "");
+    e.caFile = src.getString(p + ".caFile", "");
+    e.certificateFile = src.getString(p + ".certificateFile", "");
+    e.privateKeyFile = src.getString(p + ".privateKeyFile", "");
+    e.bearerToken = src.getString(p + ".bearerToken", "");
+    if (e.herId.empty() || e.baseUrl.empty()) {
+      error = "configuration key " + p + ": herId and baseUrl are required";
+      return false;
+    }
+    if (e.baseUrl.rfind("https://", 0) != 0 && e.baseUrl.rfind("http://", 0) != 0) {
+      error = "configuration key " + p + ".baseUrl: must start with https:// (or http:// for tests)";
+      return false;
+    }
+    if (e.certificateFile.empty() != e.privateKeyFile.empty()) {
+      error = "configuration key " + p + ": certificateFile and privateKeyFile go together";
+      return false;
+    }
+    while (!e.baseUrl.empty() && e.baseUrl.back() == '/') e.baseUrl.pop_back();
+    if (c.delivery.endpointFor(e.herId)) {
+      error = "configuration key " + p + ".herId: practice " + e.herId + " has two endpoints";
+      return false;
+    }
+    c.delivery.endpoints.push_back(std::move(e));
+  }
   bool hasClients = false;
   for (const std::string& k : top) hasClients = hasClients || k.substr(0, k.find('[')) == "clients";
   if (hasClients) {

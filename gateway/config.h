@@ -6,6 +6,7 @@
 // Thread-safety: a loaded GatewayConfig is immutable and shared read-only.
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace Poco::Util {
@@ -24,6 +25,35 @@ struct ClientConfig {
   std::string commonName;   // subject CN of the client certificate
   std::string sha256;       // optional: hex fingerprint (colons and case ignored)
   std::vector<std::string> herIds;  // referrers: the practices it may send for
+};
+
+// A referrer practice's own FHIR endpoint: where its Tasks and questionnaire responses
+// are pushed (issue 7). Practices without one are pull-only.
+struct EndpointConfig {
+  std::string herId;            // the practice
+  std::string baseUrl;          // its FHIR base, https://… (http:// only for tests)
+  std::string caFile;           // CA that signs its server certificate ("" = system CAs)
+  std::string certificateFile;  // the gateway's client certificate for it (optional)
+  std::string privateKeyFile;
+  std::string bearerToken;      // optional Authorization: Bearer …
+};
+
+struct DeliveryConfig {
+  bool enabled = true;
+  int maxAttempts = 20;          // then the event is dead-lettered (state failed)
+  int maxAgeHours = 72;          // … or when it is older than this
+  int initialBackoffMs = 1000;   // first retry delay; doubles per attempt, with jitter
+  int maxBackoffMs = 300000;
+  int timeoutSeconds = 10;       // connect, send and receive
+  int idlePollMs = 5000;         // a worker rechecks at least this often
+  std::vector<std::string> pushQuestionnaires = {"intake", "end-of-treatment"};
+  std::vector<EndpointConfig> endpoints;
+
+  const EndpointConfig* endpointFor(std::string_view herId) const {
+    for (const EndpointConfig& e : endpoints)
+      if (e.herId == herId) return &e;
+    return nullptr;
+  }
 };
 
 struct GatewayConfig {
@@ -56,6 +86,8 @@ struct GatewayConfig {
   // search
   int defaultCount = 50;
   int maxCount = 500;
+  // delivery to referrers' endpoints (the outbox)
+  DeliveryConfig delivery;
   // clients (defaults: the development certificates of certs/make-dev-certs.sh)
   std::vector<ClientConfig> clients;
 

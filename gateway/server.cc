@@ -29,6 +29,7 @@
 #include <sstream>
 
 #include "fhir/validator.h"
+#include "gateway/delivery.h"
 #include "gateway/timeutil.h"
 #include "mappings/clinic_package.h"
 
@@ -99,6 +100,7 @@ struct GatewayServer::Impl {
   std::shared_ptr<const clinic::TaskMapping> tasks;
   std::unique_ptr<const clinic::QuestionnaireCatalogue> questionnaires;
   std::unique_ptr<Store> store;
+  std::unique_ptr<Delivery> delivery;
   std::unique_ptr<Api> api;
   std::vector<Principal> principals;
   std::vector<ClientConfig> clients;
@@ -318,6 +320,8 @@ std::unique_ptr<GatewayServer> GatewayServer::create(const GatewayConfig& cfg, s
   s.tasks = impl->tasks.get();
   s.questionnaires = impl->questionnaires.get();
   s.store = impl->store.get();
+  impl->delivery = std::make_unique<Delivery>(impl->config, *impl->registry, *impl->store);
+  s.delivery = impl->delivery.get();
   impl->api = std::make_unique<Api>(s);
 
   impl->clients = c.clients;
@@ -364,14 +368,21 @@ std::unique_ptr<GatewayServer> GatewayServer::create(const GatewayConfig& cfg, s
   return std::unique_ptr<GatewayServer>(new GatewayServer(std::move(impl)));
 }
 
-void GatewayServer::start() { impl_->server->start(); }
+void GatewayServer::start() {
+  // Outbox recovery completes before any delivery worker runs (Delivery::start).
+  impl_->delivery->start();
+  impl_->server->start();
+}
 
 void GatewayServer::stop() {
   if (impl_ && impl_->server) {
     impl_->server->stopAll(true);
     impl_->server.reset();
   }
+  if (impl_ && impl_->delivery) impl_->delivery->stop();
 }
+
+Delivery& GatewayServer::delivery() { return *impl_->delivery; }
 
 int GatewayServer::port() const { return impl_->boundPort; }
 const Api& GatewayServer::api() const { return *impl_->api; }

@@ -35,6 +35,7 @@ class GatewayServer {
   int port() const;
   const Api& api() const;
   Store& store();
+  class Delivery& delivery();
   const GatewayConfig& config() const;
 
   struct Impl;

@@ -44,6 +44,20 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_by_time ON audit (recorded);
 )sql",
+    // 2: the outbox of deliveries to referrers' endpoints.
+    R"sql(
+CREATE TABLE outbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, practice TEXT NOT NULL, referral_id TEXT NOT NULL,
+  resource_type TEXT NOT NULL, resource_id TEXT NOT NULL, resource_version INTEGER NOT NULL,
+  identifier_system TEXT NOT NULL, identifier_value TEXT NOT NULL, created_at TEXT NOT NULL,
+  state TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT NOT NULL,
+  last_error TEXT NOT NULL DEFAULT '', last_status INTEGER NOT NULL DEFAULT 0,
+  delivered_at TEXT NOT NULL DEFAULT '', updated_at TEXT NOT NULL
+);
+CREATE INDEX outbox_due ON outbox (practice, state, next_attempt_at);
+CREATE INDEX outbox_by_referral ON outbox (referral_id, id);
+CREATE INDEX outbox_by_state ON outbox (state, id);
+)sql",
 };
 
 constexpr int kMigrationCount = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
@@ -140,6 +154,31 @@ std::string positional(std::string sqlText, int& p1, int& p2, int& next) {
     }
   }
   return out;
+}
+
+constexpr std::string_view kOutboxColumns =
+    "id, practice, referral_id, resource_type, resource_id, resource_version, identifier_system, identifier_value, "
+    "created_at, state, attempts, next_attempt_at, last_error, last_status, delivered_at, updated_at";
+
+OutboxEvent outboxFrom(sql::Statement& s) {
+  OutboxEvent e;
+  e.id = s.int64(0);
+  e.practice = s.text(1);
+  e.referralId = s.text(2);
+  e.resourceType = s.text(3);
+  e.resourceId = s.text(4);
+  e.resourceVersion = static_cast<int>(s.int64(5));
+  e.identifierSystem = s.text(6);
+  e.identifierValue = s.text(7);
+  e.createdAt = s.text(8);
+  e.state = s.text(9);
+  e.attempts = static_cast<int>(s.int64(10));
+  e.nextAttemptAt = s.text(11);
+  e.lastError = s.text(12);
+  e.lastStatus = static_cast<int>(s.int64(13));
+  e.deliveredAt = s.text(14);
+  e.updatedAt = s.text(15);
+  return e;
 }
 
 }  // namespace
@@ -310,6 +349,65 @@ std::vector<AuditRow> Queries::audit(std::string_view since, std::string_view pr
   return out;
 }
 
+std::optional<OutboxEvent> Queries::nextDue(std::string_view practice, std::string_view now) {
+  sql::StatementUse s(db_.cached(
+      "SELECT " + std::string(kOutboxColumns) +
+      " FROM outbox o WHERE o.practice = ? AND o.state = 'pending' AND o.next_attempt_at <= ? AND NOT EXISTS "
+      "(SELECT 1 FROM outbox p WHERE p.referral_id = o.referral_id AND p.id < o.id AND p.state <> 'delivered') "
+      "ORDER BY o.next_attempt_at, o.id LIMIT 1"));
+  s->bind(1, practice).bind(2, now);
+  if (!s->step()) return std::nullopt;
+  return outboxFrom(*s);
+}
+
+std::string Queries::nextDueTime(std::string_view practice) {
+  sql::StatementUse s(db_.cached("SELECT MIN(next_attempt_at) FROM outbox WHERE practice = ? AND state = 'pending'"));
+  s->bind(1, practice);
+  if (!s->step() || s->isNull(0)) return {};
+  return s->text(0);
+}
+
+std::optional<OutboxEvent> Queries::outboxEvent(int64_t id) {
+  sql::StatementUse s(db_.cached("SELECT " + std::string(kOutboxColumns) + " FROM outbox WHERE id = ?"));
+  s->bind(1, id);
+  if (!s->step()) return std::nullopt;
+  return outboxFrom(*s);
+}
+
+std::vector<OutboxEvent> Queries::outbox(const OutboxFilter& f) {
+  std::string sqlText = "SELECT " + std::string(kOutboxColumns) + " FROM outbox WHERE 1 = 1";
+  std::vector<std::string> binds;
+  if (!f.state.empty()) {
+    sqlText += " AND state = ?";
+    binds.push_back(f.state);
+  }
+  if (!f.practice.empty()) {
+    sqlText += " AND practice = ?";
+    binds.push_back(f.practice);
+  }
+  if (!f.referralId.empty()) {
+    sqlText += " AND referral_id = ?";
+    binds.push_back(f.referralId);
+  }
+  sqlText += " ORDER BY id LIMIT " + std::to_string(f.count) + " OFFSET " + std::to_string(f.offset);
+  sql::Statement s(db_.handle(), sqlText);
+  for (size_t i = 0; i < binds.size(); ++i) s.bind(static_cast<int>(i + 1), binds[i]);
+  std::vector<OutboxEvent> out;
+  while (s.step()) out.push_back(outboxFrom(s));
+  return out;
+}
+
+std::vector<std::pair<std::string, int64_t>> Queries::outboxCounts(std::string_view practice) {
+  std::string sqlText = "SELECT state, COUNT(*) FROM outbox";
+  if (!practice.empty()) sqlText += " WHERE practice = ?";
+  sqlText += " GROUP BY state ORDER BY state";
+  sql::Statement s(db_.handle(), sqlText);
+  if (!practice.empty()) s.bind(1, practice);
+  std::vector<std::pair<std::string, int64_t>> out;
+  while (s.step()) out.emplace_back(s.text(0), s.int64(1));
+  return out;
+}
+
 // --- WriteTxn --------------------------------------------------------------------------
 
 void WriteTxn::put(const ResourceWrite& w) {
@@ -376,6 +474,35 @@ void WriteTxn::addAudit(const AuditRow& a) {
   s->bind(1, a.recorded).bind(2, a.requestId).bind(3, a.principal).bind(4, a.principalKind).bind(5, a.action);
   s->bind(6, a.interaction).bind(7, a.method).bind(8, a.path).bind(9, a.status).bind(10, a.outcome).bind(11, a.entity);
   s->run();
+}
+
+int64_t WriteTxn::addOutbox(const OutboxEvent& e) {
+  sql::StatementUse s(db_.cached(
+      "INSERT INTO outbox (practice, referral_id, resource_type, resource_id, resource_version, identifier_system, "
+      "identifier_value, created_at, state, attempts, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+      "'pending', 0, ?, ?)"));
+  s->bind(1, e.practice).bind(2, e.referralId).bind(3, e.resourceType).bind(4, e.resourceId).bind(5, e.resourceVersion);
+  s->bind(6, e.identifierSystem).bind(7, e.identifierValue).bind(8, e.createdAt).bind(9, e.createdAt).bind(10, e.createdAt);
+  s->run();
+  return sqlite3_last_insert_rowid(db_.handle());
+}
+
+void WriteTxn::updateOutbox(const OutboxEvent& e) {
+  sql::StatementUse s(db_.cached(
+      "UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, last_error = ?, last_status = ?, "
+      "delivered_at = ?, updated_at = ? WHERE id = ?"));
+  s->bind(1, e.state).bind(2, e.attempts).bind(3, e.nextAttemptAt).bind(4, e.lastError).bind(5, e.lastStatus);
+  s->bind(6, e.deliveredAt).bind(7, e.updatedAt).bind(8, e.id);
+  s->run();
+}
+
+int64_t WriteTxn::recoverInFlight(std::string_view now) {
+  sql::StatementUse s(db_.cached(
+      "UPDATE outbox SET state = 'pending', next_attempt_at = ?, updated_at = ?, last_error = CASE WHEN last_error = '' "
+      "THEN 'interrupted (gateway restarted while sending)' ELSE last_error END WHERE state = 'in-flight'"));
+  s->bind(1, now).bind(2, now);
+  s->run();
+  return db_.changes();
 }
 
 // --- Store -----------------------------------------------------------------------------

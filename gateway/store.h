@@ -92,6 +92,30 @@ struct AuditRow {
   std::string entity;      // "Type/id" of the main resource, when known
 };
 
+// An event of the outbox: a resource version to push to a referrer's endpoint.
+struct OutboxEvent {
+  int64_t id = 0;
+  std::string practice;      // the referrer practice (its endpoint)
+  std::string referralId;    // events of one referral are delivered in id order
+  std::string resourceType;  // Task | QuestionnaireResponse
+  std::string resourceId;
+  int resourceVersion = 0;
+  std::string identifierSystem, identifierValue;  // the conditional-update key
+  std::string createdAt;
+  std::string state = "pending";  // pending | in-flight | delivered | failed
+  int attempts = 0;
+  std::string nextAttemptAt;
+  std::string lastError;
+  int lastStatus = 0;        // last HTTP status (0: none / connection error)
+  std::string deliveredAt;
+  std::string updatedAt;
+};
+
+struct OutboxFilter {
+  std::string state, practice, referralId;
+  size_t count = 100, offset = 0;
+};
+
 // One condition of a search: the resource must have an index row of `param` that
 // matches any of `anyOf`.
 struct SearchMatch {
@@ -144,6 +168,16 @@ class Queries {
 
   std::vector<AuditRow> audit(std::string_view since, std::string_view principal, size_t count, size_t offset);
 
+  // The outbox. nextDue: the oldest pending event of `practice` due at `now` whose
+  // referral has no earlier event that is not yet delivered (per-referral order).
+  std::optional<OutboxEvent> nextDue(std::string_view practice, std::string_view now);
+  // When the next pending event of `practice` falls due ("" when none is pending).
+  std::string nextDueTime(std::string_view practice);
+  std::optional<OutboxEvent> outboxEvent(int64_t id);
+  std::vector<OutboxEvent> outbox(const OutboxFilter& filter);
+  // Events per state, for one practice or all ("").
+  std::vector<std::pair<std::string, int64_t>> outboxCounts(std::string_view practice);
+
  protected:
   sql::Database& db_;
 };
@@ -158,6 +192,12 @@ class WriteTxn : public Queries {
   bool insertReferral(const ReferralRow& row);
   void updateReferral(const ReferralRow& row);
   void addAudit(const AuditRow& row);
+  int64_t addOutbox(const OutboxEvent& event);
+  // Writes state, attempts, nextAttemptAt, lastError, lastStatus, deliveredAt, updatedAt.
+  void updateOutbox(const OutboxEvent& event);
+  // Start-up recovery: in-flight events (a crash between sending and recording) become
+  // pending again, due now; returns how many.
+  int64_t recoverInFlight(std::string_view now);
   sql::Database& db() { return db_; }
 };
 

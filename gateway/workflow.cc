@@ -1,8 +1,10 @@
 #include "gateway/workflow.h"
 
+#include <algorithm>
 #include <map>
 
 #include "fhir/json.h"
+#include "gateway/delivery.h"
 #include "gateway/search.h"
 #include "gateway/timeutil.h"
 #include "gateway/tree_edit.h"
@@ -175,6 +177,28 @@ std::optional<int> parseETag(std::string_view tag) {
     v = v * 10 + (c - '0');
   }
   return v;
+}
+
+bool Workflow::queueDelivery(WriteTxn& t, const std::string& practice, const std::string& referralId,
+                             const StoredRef& stored, const std::string& identifierSystem,
+                             const std::string& identifierValue) const {
+  const DeliveryConfig& dc = s_.config->delivery;
+  if (!dc.enabled || !dc.endpointFor(practice)) return false;
+  OutboxEvent e;
+  e.practice = practice;
+  e.referralId = referralId;
+  e.resourceType = stored.type;
+  e.resourceId = stored.id;
+  e.resourceVersion = stored.version;
+  e.identifierSystem = identifierSystem;
+  e.identifierValue = identifierValue;
+  e.createdAt = stored.lastUpdated;
+  t.addOutbox(e);
+  return true;
+}
+
+void Workflow::notifyDelivery(const std::string& practice) const {
+  if (s_.delivery) s_.delivery->notify(practice);
 }
 
 std::string Workflow::modelJson(const ReferralRow& row) const {
@@ -408,11 +432,13 @@ SubmitResult Workflow::submit(const Principal& who, const HttpRequest& req, clin
     }
     for (const ResourceWrite& w : writes) t.put(w);
     t.put(task);
+    queueDelivery(t, practice, id, res.task, std::string(s_.tasks->system("taskIdentifier")), id);
   });
   if (existing) {
     existingResult(*existing);
     return res;
   }
+  notifyDelivery(practice);
   res.status = 201;
   res.created = true;
   res.referral = row;
@@ -549,6 +575,7 @@ Workflow::UpdateResult Workflow::revoke(const Principal& who, const std::string&
                    curRow->practice, false};
       tw.index = indexRows("Task", tw.record.json);
       txn.put(tw);
+      queueDelivery(txn, curRow->practice, id, toRef(tw.record), std::string(s_.tasks->system("taskIdentifier")), id);
       ReferralRow updated = *curRow;
       updated.status = t.next.status;
       updated.stateJson = clinic::toJson(t.next);
@@ -560,6 +587,7 @@ Workflow::UpdateResult Workflow::revoke(const Principal& who, const std::string&
     res.issues = r.issues;
     return res;
   }
+  notifyDelivery(row->practice);
   res.status = 200;
   return res;
 }
@@ -622,6 +650,7 @@ Workflow::TransitionOutcome Workflow::transition(const std::string& id, const cl
                    false};
       tw.index = indexRows("Task", tw.record.json);
       txn.put(tw);
+      queueDelivery(txn, curRow->practice, id, toRef(tw.record), std::string(s_.tasks->system("taskIdentifier")), id);
       updated = *curRow;
       updated.status = next.status;
       updated.stateJson = clinic::toJson(next);
@@ -633,6 +662,7 @@ Workflow::TransitionOutcome Workflow::transition(const std::string& id, const cl
     res.issues = r.issues;
     return res;
   }
+  notifyDelivery(updated.practice);
   res.status = 200;
   res.issues = t.issues;
   res.modelJson = modelJson(updated);
@@ -672,7 +702,7 @@ Workflow::ResponseOutcome Workflow::addQuestionnaireResponse(const std::string& 
   // Links: identifier (stable, for the referrer's conditional update), basedOn, subject.
   removeChildren(root, "identifier");
   if (Node* ident = ensureChild(doc, root, "identifier")) {
-    setPrimitive(doc, ident, "system", s_.config->canonicalBase + "/NamingSystem/questionnaire-response-id");
+    setPrimitive(doc, ident, "system", s_.config->canonicalBase + "/NamingSystem/questionnaire-response-id");  // = qrIdentifierSystem
     setPrimitive(doc, ident, "value", qrId);
   }
   removeChildren(root, "basedOn");
@@ -710,7 +740,19 @@ Workflow::ResponseOutcome Workflow::addQuestionnaireResponse(const std::string& 
   ResourceWrite w;
   w.record = {"QuestionnaireResponse", qrId, 1, now, fhir::writeJson(*root), row->practice, false};
   w.index = indexRows("QuestionnaireResponse", w.record.json);
-  s_.store->write([&](WriteTxn& txn) { txn.put(w); });
+  // Pushed to the referrer when its Questionnaire is one of the configured ones.
+  std::string canonical;
+  if (const Node* qn = root->child("questionnaire"); qn && qn->hasValue) canonical = std::string(qn->value);
+  canonical = canonical.substr(0, canonical.find('|'));
+  const std::string questionnaireId = canonical.substr(canonical.rfind('/') + 1);
+  const auto& push = s_.config->delivery.pushQuestionnaires;
+  const bool pushed = std::find(push.begin(), push.end(), questionnaireId) != push.end();
+  const std::string qrIdentifierSystem = s_.config->canonicalBase + "/NamingSystem/questionnaire-response-id";
+  s_.store->write([&](WriteTxn& txn) {
+    txn.put(w);
+    if (pushed) queueDelivery(txn, row->practice, id, toRef(w.record), qrIdentifierSystem, qrId);
+  });
+  if (pushed) notifyDelivery(row->practice);
   res.resource = toRef(w.record);
   res.status = 201;
   return res;

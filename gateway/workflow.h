@@ -32,6 +32,7 @@ struct Services {
   const clinic::TaskMapping* tasks = nullptr;
   const clinic::QuestionnaireCatalogue* questionnaires = nullptr;
   Store* store = nullptr;
+  class Delivery* delivery = nullptr;  // optional: woken after commits that add outbox events
 };
 
 // A stored resource as a response needs it.
@@ -106,6 +107,12 @@ class Workflow {
   std::string modelJson(const ReferralRow& row) const;
 
  private:
+  // Adds the outbox event of a stored resource version when the practice has an endpoint
+  // (inside the job that stores it); true when one was added.
+  bool queueDelivery(WriteTxn& t, const std::string& practice, const std::string& referralId, const StoredRef& stored,
+                     const std::string& identifierSystem, const std::string& identifierValue) const;
+  void notifyDelivery(const std::string& practice) const;
+
   Services s_;
 };
 
