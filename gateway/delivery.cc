@@ -114,6 +114,9 @@ int64_t Delivery::retryAfterMs(const std::string& value) {
   if (value.empty()) return -1;
   if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }) && value.size() < 10)
     return std::stoll(value) * 1000;
+  // An HTTP date (IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT"); Poco's parser is lenient,
+  // so check the shape first.
+  if (value.size() != 29 || value.compare(value.size() - 4, 4, " GMT") != 0 || value[3] != ',') return -1;
   try {
     int tz = 0;
     Poco::DateTime when = Poco::DateTimeParser::parse(Poco::DateTimeFormat::HTTP_FORMAT, value, tz);
