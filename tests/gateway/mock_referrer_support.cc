@@ -63,8 +63,8 @@ class MockFactory : public Poco::Net::HTTPRequestHandlerFactory {
 
 }  // namespace
 
-MockReferrer::MockReferrer(std::string certsDir, bool requireClientCertificate)
-    : certsDir_(std::move(certsDir)), requireClientCertificate_(requireClientCertificate) {
+MockReferrer::MockReferrer(std::string certsDir, bool requireClientCertificate, int port)
+    : certsDir_(std::move(certsDir)), requireClientCertificate_(requireClientCertificate), port_(port) {
   if (!certsDir_.empty()) {
     Poco::Net::Context::Params p;
     p.privateKeyFile = certsDir_ + "/server.key";
@@ -127,6 +127,37 @@ std::map<std::string, MockReferrer::Stored> MockReferrer::stored() const {
   return stored_;
 }
 
+std::string MockReferrer::dump() const {
+  std::lock_guard lock(mutex_);
+  std::string out = "{";
+  bool first = true;
+  for (const auto& [key, s] : stored_) {
+    if (!first) out += ",";
+    first = false;
+    json::appendQuoted(out, key);
+    out += ":{\"creates\":" + std::to_string(s.creates) + ",\"updates\":" + std::to_string(s.updates);
+    json::Error err;
+    json::Document last = json::Document::parse(s.json, err);
+    std::string status;
+    if (last.root() && last.root()->isObject()) {
+      if (const json::Value* bs = last.root()->find("businessStatus"); bs && bs->isObject())
+        if (const json::Value* c = bs->find("coding"); c && c->isArray() && c->size)
+          status = std::string(c->items[0]->getString("code"));
+    }
+    out += ",\"status\":";
+    json::appendQuoted(out, status);
+    out += ",\"lastModified\":[";
+    for (size_t i = 0; i < s.history.size(); ++i) {
+      json::Document h = json::Document::parse(s.history[i], err);
+      if (i) out += ",";
+      json::appendQuoted(out, h.root() && h.root()->isObject() ? h.root()->getString("lastModified") : "");
+    }
+    out += "]}";
+  }
+  out += "}";
+  return out;
+}
+
 std::vector<MockReferrer::Request> MockReferrer::requests() const {
   std::lock_guard lock(mutex_);
   return requests_;
@@ -139,9 +170,15 @@ size_t MockReferrer::requestCount() const {
 
 MockReferrer::Reply MockReferrer::handle(const std::string& method, const std::string& uri, const std::string& body,
                                          const std::string& auth) {
+  if (method == "GET" && uri == "/_dump") {
+    Reply d;
+    d.body = dump();
+    return d;
+  }
   std::lock_guard lock(mutex_);
   requests_.push_back({method, uri, body, auth});
   Behaviour b = default_;
+  if (failEvery_ > 0 && ++seen_ % failEvery_ == 0) b = {Mode::Status, 503};
   if (!script_.empty()) {
     b = script_.front();
     script_.pop_front();

@@ -43,7 +43,7 @@ class MockReferrer {
 
   // https when `certsDir` is given (server.crt/.key, clients verified against ca.crt when
   // `requireClientCertificate`), else plain http. Port 0: any free port (kept on restart).
-  MockReferrer(std::string certsDir, bool requireClientCertificate);
+  MockReferrer(std::string certsDir, bool requireClientCertificate, int port = 0);
   ~MockReferrer();
 
   void start();
@@ -55,6 +55,10 @@ class MockReferrer {
   // Behaviours for the next requests, in order; then Normal (or `setDefault`).
   void script(std::vector<Behaviour> next);
   void setDefault(Behaviour b);
+  // Every k-th update request answers 503 (0: never).
+  void setFailEvery(int k) { failEvery_ = k; }
+  // What it holds, as JSON (the answer to GET /_dump).
+  std::string dump() const;
 
   std::map<std::string, Stored> stored() const;  // by "Type|system|value"
   std::vector<Request> requests() const;
@@ -73,6 +77,8 @@ class MockReferrer {
   std::string certsDir_;
   bool requireClientCertificate_;
   std::atomic<bool> running_{false};
+  std::atomic<int> failEvery_{0};
+  int seen_ = 0;
   int port_ = 0;
   Poco::Net::Context::Ptr context_;
   std::unique_ptr<Poco::Net::HTTPServer> server_;
