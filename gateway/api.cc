@@ -185,7 +185,8 @@ HttpResponse Api::handleFhir(const HttpRequest& req, std::string_view path) cons
   if (parts.size() == 1) {
     if (m == "GET") return search(req, type, fmt);
     if (m == "POST" && type == "ServiceRequest") return submit(req, clinic::Transport::RestCreate, fmt);
-    return notAllowed(type == "ServiceRequest" ? "GET, POST" : "GET");
+    if (m == "PUT" && type == "ServiceRequest") return conditionalUpdate(req, type, fmt);
+    return notAllowed(type == "ServiceRequest" ? "GET, POST, PUT" : "GET");
   }
   if (parts.size() == 2 && parts[1] == "_search") {
     if (m != "POST") return notAllowed("POST");
@@ -523,11 +524,45 @@ HttpResponse Api::auditSearch(const HttpRequest& req, fhir::Format fmt) const {
   return r;
 }
 
-HttpResponse Api::update(const HttpRequest& req, const std::string& type, const std::string& id,
-                         fhir::Format fmt) const {
+HttpResponse Api::conditionalUpdate(const HttpRequest& req, const std::string& type, fhir::Format fmt) const {
   const fhir::Registry& reg = *s_.registry;
   Lang lang = requestLang(req);
-  Workflow::UpdateResult res = workflow_.revoke(*req.principal, id, req, req.header("If-Match"), lang);
+  // PUT ServiceRequest?identifier=[system|]value: the referrer's own referral by its id.
+  SearchRequest sr = parseSearch(type, req.query, 2, 2);
+  bool onlyIdentifier = !req.query.empty() && sr.error.empty() && sr.ignored.empty();
+  for (const auto& [k, v] : req.query) onlyIdentifier = onlyIdentifier && (k == "identifier" || k == "_format");
+  HttpResponse r;
+  if (!onlyIdentifier) {
+    r = errorResponse(reg, 400, "not-supported",
+                      {"Betinget oppdatering støttes bare med identifier=[system|]verdi",
+                       "A conditional update is supported with identifier=[system|]value only"},
+                      lang, fmt);
+  } else {
+    if (req.principal->isReferrer()) sr.query.practices = req.principal->herIds;
+    sr.query.count = 2;
+    SearchPage page = s_.store->read([&](Queries& q) { return q.search(sr.query); });
+    if (page.total == 0)
+      r = errorResponse(reg, 404, "not-found",
+                        {"Ingen henvisning har denne identifikatoren; nye henvisninger sendes med POST",
+                         "No referral has this identifier; new referrals are sent with POST"},
+                        lang, fmt);
+    else if (page.total > 1)
+      r = errorResponse(reg, 412, "multiple-matches",
+                        {"Identifikatoren treffer flere henvisninger", "The identifier matches more than one referral"},
+                        lang, fmt);
+    else
+      return update(req, type, page.resources[0].id, fmt, true);
+  }
+  r.interaction = "update";
+  r.action = "U";
+  return r;
+}
+
+HttpResponse Api::update(const HttpRequest& req, const std::string& type, const std::string& id,
+                         fhir::Format fmt, bool conditional) const {
+  const fhir::Registry& reg = *s_.registry;
+  Lang lang = requestLang(req);
+  Workflow::UpdateResult res = workflow_.revoke(*req.principal, id, req, req.header("If-Match"), lang, conditional);
   HttpResponse r;
   if (res.status >= 400) {
     r = outcomeResponse(reg, res.status, res.issues, fmt);

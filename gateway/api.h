@@ -35,7 +35,9 @@ class Api {
   HttpResponse history(const HttpRequest& req, const std::string& type, const std::string& id, fhir::Format fmt) const;
   HttpResponse search(const HttpRequest& req, const std::string& type, fhir::Format fmt) const;
   HttpResponse auditSearch(const HttpRequest& req, fhir::Format fmt) const;
-  HttpResponse update(const HttpRequest& req, const std::string& type, const std::string& id, fhir::Format fmt) const;
+  HttpResponse update(const HttpRequest& req, const std::string& type, const std::string& id, fhir::Format fmt,
+                      bool conditional = false) const;
+  HttpResponse conditionalUpdate(const HttpRequest& req, const std::string& type, fhir::Format fmt) const;
   HttpResponse validate(const HttpRequest& req, fhir::Format fmt) const;
   HttpResponse deliveries(const HttpRequest& req, const std::vector<std::string>& parts) const;
 

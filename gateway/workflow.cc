@@ -476,7 +476,7 @@ fhir::Issues Workflow::validateOnly(const HttpRequest& req, Lang lang, int& stat
 // --- revoke ------------------------------------------------------------------------------
 
 Workflow::UpdateResult Workflow::revoke(const Principal& who, const std::string& id, const HttpRequest& req,
-                                        const std::string& ifMatch, Lang lang) const {
+                                        const std::string& ifMatch, Lang lang, bool conditional) const {
   UpdateResult res;
   auto fail = [&](int status, std::string code, const Text& t, std::string expr = {}) {
     res.status = status;
@@ -500,6 +500,7 @@ Workflow::UpdateResult Workflow::revoke(const Principal& who, const std::string&
   if (root->type->name != "ServiceRequest")
     return fail(400, "invalid", {"PUT ServiceRequest/" + id + " tar imot en ServiceRequest",
                                  "PUT ServiceRequest/" + id + " takes a ServiceRequest"});
+  if (conditional && str(root, "id").empty()) setPrimitive(parsed->doc, root, "id", id);
   if (str(root, "id") != id)
     return fail(400, "invalid", {"Ressursens id må være " + id + " (som i URL-en)",
                                  "The resource's id must be " + id + " (as in the URL)"},

@@ -81,8 +81,10 @@ class Workflow {
   };
   // PUT ServiceRequest/{id}: the referrer revokes its referral (status revoked); the
   // Task becomes cancelled. `ifMatch`: the If-Match header ("" when absent).
+  // `conditional`: the id came from PUT ServiceRequest?identifier=… (the body's id may
+  // then be absent).
   UpdateResult revoke(const Principal& who, const std::string& id, const HttpRequest& req, const std::string& ifMatch,
-                      clinic::Lang lang) const;
+                      clinic::Lang lang, bool conditional = false) const;
 
   struct TransitionOutcome {
     int status = 500;

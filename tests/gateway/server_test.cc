@@ -403,6 +403,23 @@ TEST_F(GatewayServerTest, RevocationWithIfMatchCancelsTheTask) {
   EXPECT_EQ(again.status, 409) << again.body;
 }
 
+TEST_F(GatewayServerTest, RevocationByConditionalUpdateOnTheIdentifier) {
+  TestClient a = client("referrer-a");
+  const std::string ident = uniqueIdentifier("COND");
+  std::string body = exampleReferral("referral-rest-create.json", ident);
+  ASSERT_EQ(a.post("/fhir/ServiceRequest", body).status, 201);
+  body.replace(body.find("\"status\": \"active\""), 18, "\"status\": \"revoked\"");
+  const std::string query = "/fhir/ServiceRequest?identifier=https://ehr.example.no/fhir/NamingSystem/referral-id|";
+  Reply ok = a.request("PUT", query + ident, body, {{"Content-Type", "application/fhir+json"}});
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(Json(ok.body).str("status"), "revoked");
+  EXPECT_EQ(a.request("PUT", query + "nope", body, {{"Content-Type", "application/fhir+json"}}).status, 404);
+  EXPECT_EQ(client("referrer-b").request("PUT", query + ident, body, {{"Content-Type", "application/fhir+json"}}).status,
+            404);
+  EXPECT_EQ(a.request("PUT", "/fhir/ServiceRequest?status=active", body, {{"Content-Type", "application/fhir+json"}}).status,
+            400);
+}
+
 TEST_F(GatewayServerTest, SearchPagesWithNextLinks) {
   TestClient a = client("referrer-a");
   for (int i = 0; i < 3; ++i) createReferral();
