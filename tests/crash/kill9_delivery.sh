@@ -96,6 +96,7 @@ DRIVER_PID=
 PORT=
 MOCK_PORT=
 LOG=
+VERIFIED=  # set once the checks have run: failures are then reported by them, not by the log
 MOCK_LOG=$WORK/mock.log
 RELAY_PID=
 RELAY_PORT=
@@ -124,7 +125,7 @@ cleanup() {
   stop_server || true
   stop_pid "$RELAY_PID" || true
   stop_pid "$MOCK_PID" || true
-  if ((rc != 0)) && [[ -n $LOG && -f $LOG ]]; then
+  if ((rc != 0)) && [[ -z $VERIFIED && -n $LOG && -f $LOG ]]; then
     echo "--- gateway log $(basename "$LOG") (last 30 lines) ---" >&2
     tail -n 30 "$LOG" >&2 || true
   fi
@@ -580,7 +581,7 @@ start_relay() {
   local attempt i
   for attempt in 1 2 3 4 5; do
     RELAY_PORT=$(fx freeport)
-    fx relay "$RELAY_PORT" "$MOCK_PORT" "$RELAY_DELAY_MS" >>"$RELAY_LOG" 2>&1 &
+    "$PY" "$WORK/crash.py" relay "$RELAY_PORT" "$MOCK_PORT" "$RELAY_DELAY_MS" >>"$RELAY_LOG" 2>&1 &
     RELAY_PID=$!
     for ((i = 0; i < 200; i++)); do
       kill -0 "$RELAY_PID" 2>/dev/null || break
@@ -658,7 +659,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
   fi
   READY_TIMES+=("$READY_MS")
   pass "round $round: gateway ready in ${READY_MS} ms (pid $SERVER_PID, port $PORT)"
-  fx drive "$PORT" "$CERTS" "$EXAMPLES" "$RUN" "$REFERRALS" "$PACE_MS" "$((SEED * 100 + round))" >"$WORK/driver-$round.out" 2>&1 &
+  "$PY" "$WORK/crash.py" drive "$PORT" "$CERTS" "$EXAMPLES" "$RUN" "$REFERRALS" "$PACE_MS" "$((SEED * 100 + round))" >"$WORK/driver-$round.out" 2>&1 &
   DRIVER_PID=$!
   for ((i = 0; i < 600; i++)); do  # the kill comes 0.5-2 s after the driver's first answer
     grep -qs '^STARTED' "$WORK/driver-$round.out" && break
@@ -723,6 +724,7 @@ else
   n_ref='?' n_events='?' n_attempts='?' n_resends='?'
 fi
 stop_server
+VERIFIED=1
 
 max_ready=0
 for t in "${READY_TIMES[@]}"; do ((t > max_ready)) && max_ready=$t; done

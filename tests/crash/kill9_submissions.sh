@@ -89,6 +89,7 @@ SERVER_PID=
 SUBMITTER_PIDS=()
 PORT=
 LOG=
+VERIFIED=  # set once the checks have run: failures are then reported by them, not by the log
 
 kill_submitters() {
   local p
@@ -119,7 +120,7 @@ cleanup() {
   touch "$STOP" 2>/dev/null || true
   kill_submitters || true
   stop_server || true
-  if ((rc != 0)) && [[ -n $LOG && -f $LOG ]]; then
+  if ((rc != 0)) && [[ -z $VERIFIED && -n $LOG && -f $LOG ]]; then
     echo "--- gateway log $(basename "$LOG") (last 30 lines) ---" >&2
     tail -n 30 "$LOG" >&2 || true
   fi
@@ -371,8 +372,10 @@ def verify(port, certs, results, run):
     want = "%d/%d/%d" % (n, n, n)
     rep.check("ServiceRequest total / Task total / clinic list = acknowledged + stored unanswered (%s)" % t,
               [] if t == want else ["expected %s, got %s" % (want, t)])
-    print("SUMMARY %d %d %d %d %d %d" % (len(recs), len(all_ids), len(acked), stored_unanswered,
-                                         len(unanswered) - stored_unanswered, sum(1 for r in recs if r["kind"] == "resub")))
+    print("SUMMARY %d %d %d %d %d %d %d" % (len(recs), len(all_ids), len(acked), stored_unanswered,
+                                            len(unanswered) - stored_unanswered,
+                                            sum(1 for r in recs if r["kind"] == "resub"),
+                                            sum(1 for r in recs if r["status"] == "000")))
     print("CHECKS %d %d" % (rep.passes, rep.fails))
 
 
@@ -558,17 +561,18 @@ read -r _ vp vf < <(grep '^CHECKS ' "$WORK/verify.out" || echo "CHECKS 0 1")
 PASSES=$((PASSES + vp))
 FAILS=$((FAILS + vf))
 ((vf == 0)) || FAILED+=("verification: $vf check(s) failed (above)")
-SUMMARY=$(grep '^SUMMARY ' "$WORK/verify.out" || echo "SUMMARY ? ? ? ? ? ?")
-read -r _ n_sub n_ids n_acked n_stored_unanswered n_absent n_resub <<<"$SUMMARY"
+SUMMARY=$(grep '^SUMMARY ' "$WORK/verify.out" || echo "SUMMARY 0 0 0 0 0 0 0")
+read -r _ n_sub n_ids n_acked n_stored_unanswered n_absent n_resub n_cut <<<"$SUMMARY"
 
 stop_server
+VERIFIED=1
 max_ready=0
 for t in "${READY_TIMES[@]}"; do ((t > max_ready)) && max_ready=$t; done
 ELAPSED=$(($(date +%s) - STARTED))
 echo
 echo "kill -9 submissions: $ROUNDS rounds ($KILLED kills), $CLIENTS clients, seed $SEED"
-echo "  submissions: $n_sub ($n_resub resubmissions of acknowledged identifiers), identifiers: $n_ids"
-echo "  acknowledged (2xx) and verified stored once: $n_acked; without an answer: $((n_stored_unanswered + n_absent)) ($n_stored_unanswered stored once, $n_absent not stored)"
+echo "  submissions: $n_sub ($n_resub resubmissions of acknowledged identifiers; $n_cut got no answer), identifiers: $n_ids"
+echo "  identifiers acknowledged (2xx) and verified stored once: $n_acked; never answered: $((n_stored_unanswered + n_absent)) ($n_stored_unanswered stored once, $n_absent not stored)"
 echo "  slowest restart to ready: ${max_ready} ms"
 echo "  checks: $PASSES passed, $FAILS failed in ${ELAPSED} s"
 if ((FAILS > 0)); then
