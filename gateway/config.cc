@@ -120,6 +120,10 @@ bool applyConfiguration(const Poco::Util::AbstractConfiguration& src, GatewayCon
             r.boolean("clinic.allowSyntheticIds", c.allowSyntheticIds) && r.str("store.file", c.databaseFile) &&
             r.integer("store.groupCommitMaxBatch", c.groupCommitMaxBatch, 1, 100000) &&
             r.boolean("store.synchronousFull", c.synchronousFull) &&
+            r.integer("store.writerCacheMiB", c.writerCacheMiB, 1, 65536) &&
+            r.integer("store.readerCacheMiB", c.readerCacheMiB, 1, 65536) &&
+            r.integer("store.mmapMiB", c.mmapMiB, 0, 1048576) &&
+            r.integer("store.checkpointPages", c.checkpointPages, 0, 10000000) &&
             r.integer("search.defaultCount", c.defaultCount, 1, 10000) &&
             r.integer("search.maxCount", c.maxCount, 1, 10000) && r.boolean("delivery.enabled", c.delivery.enabled) &&
             r.integer("delivery.maxAttempts", c.delivery.maxAttempts, 1, 1000000) &&

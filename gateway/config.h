@@ -83,6 +83,10 @@ struct GatewayConfig {
   std::string databaseFile;        // default <dataDir>/gateway.db
   int groupCommitMaxBatch = 256;
   bool synchronousFull = true;
+  int writerCacheMiB = 64;
+  int readerCacheMiB = 2;
+  int mmapMiB = 256;
+  int checkpointPages = 8192;      // background WAL checkpoint threshold (0: SQLite's automatic)
   // search
   int defaultCount = 50;
   int maxCount = 500;

@@ -308,6 +308,10 @@ std::unique_ptr<GatewayServer> GatewayServer::create(const GatewayConfig& cfg, s
   sc.path = c.databaseFile;
   sc.maxBatch = static_cast<size_t>(c.groupCommitMaxBatch);
   sc.synchronousFull = c.synchronousFull;
+  sc.writerCacheMiB = c.writerCacheMiB;
+  sc.readerCacheMiB = c.readerCacheMiB;
+  sc.mmapMiB = c.mmapMiB;
+  sc.checkpointPages = c.checkpointPages;
   sc.readers = static_cast<size_t>(c.maxThreads);  // one pooled read connection per request thread
   impl->store = Store::open(sc, error);
   if (!impl->store) return nullptr;

@@ -1,5 +1,6 @@
 #include "gateway/store.h"
 
+#include <algorithm>
 #include <filesystem>
 
 namespace hoa::gateway {
@@ -58,6 +59,20 @@ CREATE INDEX outbox_due ON outbox (practice, state, next_attempt_at);
 CREATE INDEX outbox_by_referral ON outbox (referral_id, id);
 CREATE INDEX outbox_by_state ON outbox (state, id);
 )sql",
+    // 3: resource versions in a rowid table. In the WITHOUT ROWID table of migration 1
+    // every version over about 1 KB spilled into a mostly empty overflow page, so the file
+    // (and each commit's WAL) was more than twice the size of the JSON it held.
+    R"sql(
+CREATE TABLE resource_version_3 (
+  seq INTEGER PRIMARY KEY, type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
+  last_updated TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0, json TEXT NOT NULL
+);
+INSERT INTO resource_version_3 (type, id, version, last_updated, deleted, json)
+  SELECT type, id, version, last_updated, deleted, json FROM resource_version ORDER BY last_updated, type, id, version;
+DROP TABLE resource_version;
+ALTER TABLE resource_version_3 RENAME TO resource_version;
+CREATE UNIQUE INDEX resource_version_key ON resource_version (type, id, version);
+)sql",
 };
 
 constexpr int kMigrationCount = static_cast<int>(sizeof(kMigrations) / sizeof(kMigrations[0]));
@@ -68,14 +83,14 @@ void configureConnection(sql::Database& db, bool synchronousFull) {
   db.exec("PRAGMA foreign_keys = ON");
 }
 
-void migrate(sql::Database& db, int& version) {
+void migrate(sql::Database& db, int& version, int target) {
   db.exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
   version = static_cast<int>(db.queryInt("SELECT MAX(version) FROM schema_migrations").value_or(0));
   if (version > kMigrationCount)
     throw sql::SqliteError("the database has schema version " + std::to_string(version) +
                                ", newer than this program's " + std::to_string(kMigrationCount),
                            SQLITE_ERROR);
-  for (int v = version + 1; v <= kMigrationCount; ++v) {
+  for (int v = version + 1; v <= (target > 0 ? std::min(target, kMigrationCount) : kMigrationCount); ++v) {
     db.exec("BEGIN IMMEDIATE");
     try {
       db.exec(kMigrations[v - 1]);
@@ -524,12 +539,22 @@ std::unique_ptr<Store> Store::open(const StoreConfig& config, std::string& error
       return nullptr;
     }
     configureConnection(db, config.synchronousFull);
-    migrate(db, store->schemaVersion_);
+    db.exec("PRAGMA cache_size = -" + std::to_string(std::max(1, config.writerCacheMiB) * 1024));
+    if (config.mmapMiB > 0) db.exec("PRAGMA mmap_size = " + std::to_string(int64_t{config.mmapMiB} << 20));
+    migrate(db, store->schemaVersion_, config.migrateTo);
+    if (config.checkpointPages > 0) {
+      store->checkpointer_ = std::make_unique<sql::Database>(config.path, false, false);
+      store->checkpointer_->exec("PRAGMA busy_timeout = 10000");
+      configureConnection(*store->checkpointer_, config.synchronousFull);
+      // Replaces SQLite's automatic checkpoint in the committing thread.
+      sqlite3_wal_hook(db.handle(), &Store::walHook, store.get());
+    }
   } catch (const std::exception& e) {
     error = e.what();
     return nullptr;
   }
   store->writerThread_ = std::thread([s = store.get()] { s->writerLoop(); });
+  if (store->checkpointer_) store->checkpointThread_ = std::thread([s = store.get()] { s->checkpointLoop(); });
   return store;
 }
 
@@ -539,7 +564,52 @@ Store::~Store() {
     stopping_ = true;
   }
   queued_.notify_all();
+  checkpointWanted_.notify_all();
   if (writerThread_.joinable()) writerThread_.join();
+  if (checkpointThread_.joinable()) checkpointThread_.join();
+  checkpointer_.reset();
+  // The last connection to close checkpoints the WAL into the database file.
+}
+
+int Store::walHook(void* self, sqlite3* db, const char* name, int pages) {
+  auto* store = static_cast<Store*>(self);
+  const int threshold = store->config_.checkpointPages;
+  if (pages >= threshold) {
+    // The background thread has already copied most frames (it started at half the
+    // threshold); finishing here, in the committing thread, copies only the newest ones
+    // and lets the next transaction start the WAL from the beginning again. Without it a
+    // busy gateway would never see the WAL fully checkpointed and the file would grow.
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  } else if (pages >= threshold / 2) {
+    std::lock_guard lock(store->mutex_);
+    if (!store->checkpointDue_) {
+      store->checkpointDue_ = true;
+      store->checkpointWanted_.notify_one();
+    }
+  }
+  return SQLITE_OK;
+}
+
+void Store::checkpointLoop() {
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      checkpointWanted_.wait(lock, [&] { return stopping_ || checkpointDue_; });
+      if (stopping_) return;
+    }
+    // PASSIVE: copies what it can without waiting for readers or blocking the writer.
+    // Errors (SQLITE_BUSY when another checkpoint runs) are retried at the next signal.
+    int logPages = 0, done = 0;
+    sqlite3_wal_checkpoint_v2(checkpointer_->handle(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &logPages, &done);
+    std::lock_guard lock(mutex_);
+    checkpointDue_ = false;
+    ++checkpoints_;
+  }
+}
+
+uint64_t Store::checkpoints() const {
+  std::lock_guard lock(mutex_);
+  return checkpoints_;
 }
 
 void Store::write(std::function<void(WriteTxn&)> fn) {
@@ -660,6 +730,8 @@ std::unique_ptr<sql::Database> Store::openReader() {
   auto db = std::make_unique<sql::Database>(config_.path, false, false);
   db->exec("PRAGMA busy_timeout = 10000");
   db->exec("PRAGMA query_only = ON");
+  db->exec("PRAGMA cache_size = -" + std::to_string(std::max(1, config_.readerCacheMiB) * 1024));
+  if (config_.mmapMiB > 0) db->exec("PRAGMA mmap_size = " + std::to_string(int64_t{config_.mmapMiB} << 20));
   return db;
 }
 

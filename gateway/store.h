@@ -37,6 +37,14 @@ struct StoreConfig {
   size_t maxBatch = 256;     // jobs per group commit
   size_t readers = 8;        // pooled read connections
   bool synchronousFull = true;
+  int writerCacheMiB = 64;   // page cache of the writer connection
+  int readerCacheMiB = 2;    // page cache of each read connection
+  int mmapMiB = 256;         // memory-mapped reads of the database file (0: off)
+  // The WAL is checkpointed by a background thread (PASSIVE, never blocking a commit)
+  // once it holds this many pages; 0 leaves it to SQLite's automatic checkpoint in the
+  // committing thread.
+  int checkpointPages = 8192;
+  int migrateTo = 0;         // tests of upgrades: stop at this schema version (0: the latest)
 };
 
 // A search index row of a resource: tokens (system, value), references (value =
@@ -240,6 +248,7 @@ class Store {
   // Group-commit counters: transactions committed and jobs in them.
   uint64_t commits() const;
   uint64_t committedJobs() const;
+  uint64_t checkpoints() const;
 
  private:
   class Lease {
@@ -275,6 +284,16 @@ class Store {
   bool failed_ = false;
   uint64_t commits_ = 0, committedJobs_ = 0;
   std::thread writerThread_;
+
+  // Background checkpoints: the writer's WAL hook signals when the WAL is over the
+  // threshold; the checkpointer thread runs a PASSIVE checkpoint on its own connection.
+  void checkpointLoop();
+  static int walHook(void* self, sqlite3* db, const char* name, int pages);
+  std::unique_ptr<sql::Database> checkpointer_;
+  std::thread checkpointThread_;
+  std::condition_variable checkpointWanted_;
+  bool checkpointDue_ = false;
+  uint64_t checkpoints_ = 0;
 
   std::mutex poolMutex_;
   std::vector<std::unique_ptr<sql::Database>> pool_;

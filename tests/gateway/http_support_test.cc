@@ -1,9 +1,11 @@
 // Content negotiation, languages, query parsing, times and configuration.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "gateway/config.h"
 #include "gateway/http.h"
@@ -72,11 +74,21 @@ TEST(Versions, ETagsAreWeakVersionNumbers) {
   EXPECT_EQ(parseETag(""), std::nullopt);
 }
 
-TEST(Ids, AreVersion4Uuids) {
+TEST(Ids, AreTimeOrderedVersion7Uuids) {
   std::string a = newId(), b = newId();
   EXPECT_EQ(a.size(), 36u);
-  EXPECT_EQ(a[14], '4');
+  EXPECT_EQ(a[14], '7');
+  EXPECT_TRUE(a[19] == '8' || a[19] == '9' || a[19] == 'a' || a[19] == 'b') << a;
   EXPECT_NE(a, b);
+  // The first 48 bits are the Unix time in milliseconds: now, and ordered.
+  auto ms = std::stoull(a.substr(0, 8) + a.substr(9, 4), nullptr, 16);
+  auto now = static_cast<unsigned long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 std::chrono::system_clock::now().time_since_epoch())
+                                                 .count());
+  EXPECT_LE(ms, now);
+  EXPECT_GT(ms + 60000, now);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  EXPECT_LT(a, newId());
 }
 
 TEST(Times, RangesAreUtcAndDatesAreNorwegianDays) {
