@@ -12,8 +12,11 @@
 #   - hoa-mock-referrer runs for the whole test on a free loopback port: HTTPS with the
 #     development server certificate, client certificate required, every 5th request
 #     answered 503 (--fail-every 5) so retries happen too;
+#   - between the gateway and the mock, a TCP relay (python3; TLS passes through) holds every
+#     chunk the mock sends for 25 ms: a slow referrer, so that deliveries are in flight long
+#     enough for the kills to catch some after the mock has stored them (resends);
 #   - the gateway runs with gateway/config/development.json plus a delivery section: an
-#     endpoint for practice 900001 (referrer-a) at the mock (CA ca.crt, client certificate
+#     endpoint for practice 900001 (referrer-a) at the relay (CA ca.crt, client certificate
 #     clinic.crt), initialBackoffMs 50, maxBackoffMs 500, idlePollMs 50, maxAttempts 100000.
 # Each round (default 6) starts the gateway (GET /readyz within a time limit: SQLite WAL
 # recovery), runs a driver (python3) that submits R (default 20) referrals as referrer-a
@@ -22,10 +25,12 @@
 # deadline) -> in-progress, records an intake QuestionnaireResponse
 # (POST /clinic/referrals/{id}/questionnaire-responses) and completes it; the driver reads
 # the current state before every step, so a step whose answer the kill swallowed is not
-# repeated. After a random 0.5-2 s the gateway is killed with SIGKILL. After the last round
+# repeated; it pauses between steps so that the lifecycle spreads over the rounds. 0.5-2 s
+# (random) after the driver's first answer the gateway is killed with SIGKILL. After the last round
 # the gateway is restarted, the driver finishes what is left, and once
 # GET /clinic/deliveries/counters shows nothing pending or in flight (time limit), it checks:
-#   - the driver got no answer other than the expected ones (no 409 from a repeated step);
+#   - every restart is ready in time; the driver got no answer other than the expected ones
+#     (no 409 from a repeated step); the gateway stops on SIGTERM with exit status 0;
 #   - every referral is completed at the gateway with Task version 5 and one
 #     QuestionnaireResponse; the outbox holds one delivered event per Task version and
 #     QuestionnaireResponse, none failed (dead-lettered), none pending;
@@ -103,8 +108,9 @@ RELAY_PORT=
 RELAY_LOG=$WORK/relay.log
 RELAY_DELAY_MS=25
 
-stop_pid() {  # stop_pid PID: SIGTERM, then SIGKILL after 15 s
+stop_pid() {  # stop_pid PID: SIGTERM, then SIGKILL after 15 s; sets STOP_RC
   local pid=$1 i
+  STOP_RC=
   [[ -n $pid ]] || return 0
   if kill -0 "$pid" 2>/dev/null; then
     kill -TERM "$pid" 2>/dev/null || true
@@ -114,7 +120,8 @@ stop_pid() {  # stop_pid PID: SIGTERM, then SIGKILL after 15 s
     done
     kill -KILL "$pid" 2>/dev/null || true
   fi
-  wait "$pid" 2>/dev/null || true
+  STOP_RC=0
+  wait "$pid" 2>/dev/null || STOP_RC=$?
 }
 stop_server() { stop_pid "$SERVER_PID"; SERVER_PID=; }
 
@@ -567,7 +574,7 @@ start_mock() {
     MOCK_PID=$!
     for ((i = 0; i < 200; i++)); do
       kill -0 "$MOCK_PID" 2>/dev/null || break
-      if grep -q "listening on" "$MOCK_LOG" && curl_as clinic "$MOCK_PORT" /_dump >/dev/null 2>&1; then return 0; fi
+      if grep -qs "listening on" "$MOCK_LOG" && curl_as clinic "$MOCK_PORT" /_dump >/dev/null 2>&1; then return 0; fi
       sleep 0.05
     done
     stop_pid "$MOCK_PID"
@@ -585,7 +592,7 @@ start_relay() {
     RELAY_PID=$!
     for ((i = 0; i < 200; i++)); do
       kill -0 "$RELAY_PID" 2>/dev/null || break
-      if grep -q "relay listening" "$RELAY_LOG" && curl_as clinic "$RELAY_PORT" /_dump >/dev/null 2>&1; then return 0; fi
+      if grep -qs "relay listening" "$RELAY_LOG" && curl_as clinic "$RELAY_PORT" /_dump >/dev/null 2>&1; then return 0; fi
       sleep 0.05
     done
     stop_pid "$RELAY_PID"
@@ -607,7 +614,7 @@ start_server() {
     SERVER_PID=$!
     while (($(date +%s) < deadline)); do
       kill -0 "$SERVER_PID" 2>/dev/null || break
-      if grep -q "listening on https://" "$LOG" && curl_as clinic "$PORT" /readyz >/dev/null 2>&1; then
+      if grep -qs "listening on https://" "$LOG" && curl_as clinic "$PORT" /readyz >/dev/null 2>&1; then
         READY_MS=$((($(date +%s%N) - t0) / 1000000))
         return 0
       fi
@@ -647,7 +654,7 @@ echo "the gateway delivers to $MOCK_URL (a relay to the mock, answers held ${REL
 
 # The driver's pace: a random pause of 0..PACE_MS ms after each step, so that the lifecycle
 # (about 7 steps per referral) spreads over the rounds and the kills hit it at every stage.
-PACE_MS=$((2 * (ROUNDS * 1000 / (7 * REFERRALS) - 10)))
+PACE_MS=$((2 * (ROUNDS * 1600 / (7 * REFERRALS) - 5)))
 ((PACE_MS > 0)) || PACE_MS=0
 READY_TIMES=()
 RECOVERED=0
@@ -682,7 +689,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
   grep '^FAIL' "$WORK/driver-$round.out" || true
   n=$(recovered_in "$LOG")
   RECOVERED=$((RECOVERED + n))
-  echo "   round $round: killed after ${delay_ms} ms: $({ grep -h '^GONE\|^DRIVER' "$WORK/driver-$round.out" || true; } | cut -c1-60); $n in-flight event(s) recovered at its start"
+  echo "   round $round: killed after ${delay_ms} ms: $({ grep -h '^GONE\|^DRIVER' "$WORK/driver-$round.out" || true; } | sed 's/ (.*//'); $n in-flight event(s) recovered at its start"
 done
 
 # --- finish the lifecycle, drain the outbox, verify --------------------------------------------
@@ -724,6 +731,7 @@ else
   n_ref='?' n_events='?' n_attempts='?' n_resends='?'
 fi
 stop_server
+if [[ $STOP_RC == 0 ]]; then pass "the gateway stops on SIGTERM with exit status 0"; else fail "the gateway's exit status on SIGTERM: $STOP_RC"; fi
 VERIFIED=1
 
 max_ready=0

@@ -30,7 +30,8 @@
 #     it; no answer other than 2xx or none at all;
 #   - identifiers that never got an answer are stored 0 or 1 times, never 2;
 #   - the clinic's list (GET /clinic/referrals) has no identifier twice, holds only this
-#     run's identifiers, and its length equals the ServiceRequest and Task totals.
+#     run's identifiers, and its length equals the ServiceRequest and Task totals;
+#   - the gateway then stops on SIGTERM with exit status 0.
 # Prints PASS/FAIL per check and a summary (rounds, submissions, acknowledged, verified);
 # exit status 0 when all pass, 1 otherwise, 77 (skipped) when curl or openssl is missing.
 #
@@ -99,7 +100,8 @@ kill_submitters() {
 }
 
 stop_server() {
-  # SIGTERM, then SIGKILL after 15 s.
+  # SIGTERM, then SIGKILL after 15 s; sets SERVER_RC.
+  SERVER_RC=
   [[ -n $SERVER_PID ]] || return 0
   if kill -0 "$SERVER_PID" 2>/dev/null; then
     kill -TERM "$SERVER_PID" 2>/dev/null || true
@@ -110,7 +112,8 @@ stop_server() {
     done
     kill -KILL "$SERVER_PID" 2>/dev/null || true
   fi
-  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_RC=0
+  wait "$SERVER_PID" 2>/dev/null || SERVER_RC=$?
   SERVER_PID=
 }
 
@@ -440,7 +443,7 @@ start_server() {
     SERVER_PID=$!
     while (($(date +%s) < deadline)); do
       kill -0 "$SERVER_PID" 2>/dev/null || break
-      if grep -q "listening on https://" "$LOG" && [[ $(ready_status) == 200 ]]; then
+      if grep -qs "listening on https://" "$LOG" && [[ $(ready_status) == 200 ]]; then
         READY_MS=$((($(date +%s%N) - t0) / 1000000))
         return 0
       fi
@@ -565,6 +568,7 @@ SUMMARY=$(grep '^SUMMARY ' "$WORK/verify.out" || echo "SUMMARY 0 0 0 0 0 0 0")
 read -r _ n_sub n_ids n_acked n_stored_unanswered n_absent n_resub n_cut <<<"$SUMMARY"
 
 stop_server
+if [[ $SERVER_RC == 0 ]]; then pass "the gateway stops on SIGTERM with exit status 0"; else fail "the gateway's exit status on SIGTERM: $SERVER_RC"; fi
 VERIFIED=1
 max_ready=0
 for t in "${READY_TIMES[@]}"; do ((t > max_ready)) && max_ready=$t; done
