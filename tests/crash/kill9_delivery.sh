@@ -13,7 +13,7 @@
 #     development server certificate, client certificate required, every 5th request
 #     answered 503 (--fail-every 5) so retries happen too;
 #   - between the gateway and the mock, a TCP relay (python3; TLS passes through) holds every
-#     chunk the mock sends for 25 ms: a slow referrer, so that deliveries are in flight long
+#     chunk the mock sends for 50 ms: a slow referrer, so that deliveries are in flight long
 #     enough for the kills to catch some after the mock has stored them (resends);
 #   - the gateway runs with gateway/config/development.json plus a delivery section: an
 #     endpoint for practice 900001 (referrer-a) at the relay (CA ca.crt, client certificate
@@ -106,7 +106,7 @@ MOCK_LOG=$WORK/mock.log
 RELAY_PID=
 RELAY_PORT=
 RELAY_LOG=$WORK/relay.log
-RELAY_DELAY_MS=25
+RELAY_DELAY_MS=50
 
 stop_pid() {  # stop_pid PID: SIGTERM, then SIGKILL after 15 s; sets STOP_RC
   local pid=$1 i
@@ -263,6 +263,7 @@ def drive(port, certs, examples, run, count, pace_ms, seed):
                 if n in done or problems:
                     continue
                 value = ident(run, n)
+                changed = False
                 if n not in ids:
                     found = lookup(a, value)
                     if not steps:
@@ -274,6 +275,7 @@ def drive(port, certs, examples, run, count, pace_ms, seed):
                         ids[n] = found[0]
                     else:
                         form, path = FORMS[n % 3]
+                        changed = True
                         st, b = a.call("POST", path, templates[form].replace("REF-2026-000123", value).encode(),
                                        "application/fhir+json")
                         expect("submit %s (%s)" % (value, form), st, (200, 201), b)
@@ -298,6 +300,7 @@ def drive(port, certs, examples, run, count, pace_ms, seed):
                         move = {"to": "in-progress", "offering": "coping-group"}
                     elif status == "in-progress":
                         if not qr_ids(a, sid):
+                            changed = True
                             st, b = clinic.call("POST", "/clinic/referrals/%s/questionnaire-responses" % sid, qr_body,
                                                 "application/fhir+json")
                             expect("questionnaire response for %s" % sid, st, (201,), b)
@@ -308,11 +311,12 @@ def drive(port, certs, examples, run, count, pace_ms, seed):
                     else:
                         problems.append("referral %s in unexpected state %s" % (sid, status))
                     if move:
+                        changed = True
                         st, b = clinic.call("POST", "/clinic/referrals/%s/transitions" % sid, json.dumps(move).encode(),
                                             "application/json")
                         expect("%s -> %s for %s" % (status, move["to"], sid), st, (200,), b)
                 steps += 1
-                if pace_ms:
+                if pace_ms and changed:  # a pause after each change, none after reading
                     time.sleep(rnd.uniform(0, pace_ms) / 1000.0)
     except Gone as e:
         print("GONE after %d steps, %d of %d seen completed (%s)" % (steps, len(done), count, e))
@@ -652,9 +656,9 @@ MOCK_URL=https://localhost:$RELAY_PORT/fhir
 fx config "$BASE_CONFIG" "$CONFIG" "$MOCK_URL" "$CERTS"
 echo "the gateway delivers to $MOCK_URL (a relay to the mock, answers held ${RELAY_DELAY_MS} ms)"
 
-# The driver's pace: a random pause of 0..PACE_MS ms after each step, so that the lifecycle
-# (about 7 steps per referral) spreads over the rounds and the kills hit it at every stage.
-PACE_MS=$((2 * (ROUNDS * 1600 / (7 * REFERRALS) - 5)))
+# The driver's pace: a random pause of 0..PACE_MS ms after each change, so that the lifecycle
+# (6 changes per referral) spreads over the rounds and the kills hit it at every stage.
+PACE_MS=$((2 * (ROUNDS * 1600 / (6 * REFERRALS) - 7)))
 ((PACE_MS > 0)) || PACE_MS=0
 READY_TIMES=()
 RECOVERED=0
@@ -740,7 +744,7 @@ ELAPSED=$(($(date +%s) - STARTED))
 echo
 echo "kill -9 delivery: $ROUNDS rounds ($ROUNDS kills, $DRIVER_GONE of them cut the driver off), seed $SEED"
 echo "  referrals: $n_ref completed; outbox events: $n_events delivered after $n_attempts attempts"
-echo "  in-flight events recovered at restarts: $RECOVERED; repeated deliveries absorbed by the referrer: $n_resends"
+echo "  in-flight events recovered at restarts: $RECOVERED (after $ROUNDS kills); repeated deliveries absorbed by the referrer: $n_resends"
 echo "  slowest restart to ready: ${max_ready} ms"
 echo "  checks: $PASSES passed, $FAILS failed in ${ELAPSED} s"
 if ((FAILS > 0)); then
