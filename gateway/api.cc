@@ -96,7 +96,12 @@ HttpResponse Api::handle(const HttpRequest& req) const {
                                                         ",\"store\":" + (ok ? "\"open\"" : "\"failing\"") +
                                                         ",\"schemaVersion\":" + std::to_string(s_.store->schemaVersion()) +
                                                         ",\"definitions\":" +
-                                                        std::to_string(reg.structureDefinitionCount()) + "}");
+                                                        std::to_string(reg.structureDefinitionCount()) +
+                                                        ",\"commits\":" + std::to_string(s_.store->commits()) +
+                                                        ",\"committedJobs\":" + std::to_string(s_.store->committedJobs()) +
+                                                        ",\"checkpoints\":" + std::to_string(s_.store->checkpoints()) +
+                                                        ",\"walFrames\":" + std::to_string(s_.store->walFrames()) +
+                                                        ",\"writerCpuMs\":" + std::to_string(s_.store->writerCpuMicros() / 1000) + "}");
       r.interaction = "health";
       return r;
     }

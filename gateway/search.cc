@@ -112,10 +112,11 @@ bool isSearchable(std::string_view type) {
 
 std::vector<IndexRow> indexRows(std::string_view type, std::string_view text) {
   std::vector<IndexRow> rows;
+  // _id is matched on the resource table itself; types without search parameters get no rows.
+  if (!isSearchable(type)) return rows;
   json::Error err;
   json::Document doc = json::Document::parse(std::string(text), err);
   if (!doc.root() || !doc.root()->isObject()) return rows;
-  if (std::string_view id = doc.root()->getString("id"); !id.empty()) rows.push_back({"_id", "", std::string(id), "", ""});
   for (const ParamDef& p : kParams) {
     if (p.type != type) continue;
     std::vector<const json::Value*> values;
@@ -205,7 +206,7 @@ SearchRequest parseSearch(std::string_view type, const std::vector<std::pair<std
         out.ignored.push_back(rawName);
         continue;
       }
-      // _id becomes an exact match on the resource id through a pseudo index row.
+      // _id is an exact match on the resource id (the resource table's key).
       crit.param = "_id";
       for (const std::string& a : alts) crit.anyOf.push_back({SearchMatch::Kind::Exact, true, "", a});
       out.query.all.push_back(std::move(crit));

@@ -1,6 +1,7 @@
 #include "gateway/store.h"
 
 #include <algorithm>
+#include <ctime>
 #include <filesystem>
 
 namespace hoa::gateway {
@@ -72,6 +73,10 @@ INSERT INTO resource_version_3 (type, id, version, last_updated, deleted, json)
 DROP TABLE resource_version;
 ALTER TABLE resource_version_3 RENAME TO resource_version;
 CREATE UNIQUE INDEX resource_version_key ON resource_version (type, id, version);
+)sql",
+    // 4: _id is matched on the resource table; its pseudo rows in the search index go.
+    R"sql(
+DELETE FROM search_index WHERE param = '_id';
 )sql",
 };
 
@@ -252,7 +257,9 @@ SearchPage Queries::search(const SearchQuery& q) {
     std::string alternatives;
     for (const SearchMatch& m : c.anyOf) {
       std::string cond;
-      if (c.param == "_lastUpdated") {
+      if (c.param == "_id") {
+        cond = "r.id = ?" + std::to_string(bindNext(m.value));
+      } else if (c.param == "_lastUpdated") {
         int p1 = 0, p2 = 0;
         std::string t = positional(dateCondition(m.prefix, "r.last_updated", "r.last_updated"), p1, p2, next);
         binds.resize(static_cast<size_t>(next - 1));
@@ -541,6 +548,9 @@ std::unique_ptr<Store> Store::open(const StoreConfig& config, std::string& error
     configureConnection(db, config.synchronousFull);
     db.exec("PRAGMA cache_size = -" + std::to_string(std::max(1, config.writerCacheMiB) * 1024));
     if (config.mmapMiB > 0) db.exec("PRAGMA mmap_size = " + std::to_string(int64_t{config.mmapMiB} << 20));
+    // Each job of a group commit runs in a savepoint; its sub-journal (the pages it
+    // changed, for ROLLBACK TO) stays in memory instead of a temporary file.
+    db.exec("PRAGMA temp_store = MEMORY");
     migrate(db, store->schemaVersion_, config.migrateTo);
     if (config.checkpointPages > 0) {
       store->checkpointer_ = std::make_unique<sql::Database>(config.path, false, false);
@@ -573,6 +583,8 @@ Store::~Store() {
 
 int Store::walHook(void* self, sqlite3* db, const char* name, int pages) {
   auto* store = static_cast<Store*>(self);
+  store->walFrames_ += static_cast<uint64_t>(pages > store->lastWalPages_ ? pages - store->lastWalPages_ : pages);
+  store->lastWalPages_ = pages;
   const int threshold = store->config_.checkpointPages;
   if (pages >= threshold) {
     // The background thread has already copied most frames (it started at half the
@@ -606,6 +618,10 @@ void Store::checkpointLoop() {
     ++checkpoints_;
   }
 }
+
+uint64_t Store::walFrames() const { return walFrames_.load(); }
+
+uint64_t Store::writerCpuMicros() const { return writerCpuNs_.load() / 1000; }
 
 uint64_t Store::checkpoints() const {
   std::lock_guard lock(mutex_);
@@ -648,6 +664,9 @@ void Store::writerLoop() {
       }
     }
     runBatch(batch);
+    timespec cpu{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+    writerCpuNs_ = static_cast<uint64_t>(cpu.tv_sec) * 1000000000u + static_cast<uint64_t>(cpu.tv_nsec);
     {
       std::lock_guard lock(mutex_);
       for (auto& j : batch) j->done = true;

@@ -17,6 +17,7 @@
 // a database newer than this program is refused.
 //
 // Thread-safety: all public functions may be called from any thread.
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -249,6 +250,8 @@ class Store {
   uint64_t commits() const;
   uint64_t committedJobs() const;
   uint64_t checkpoints() const;
+  uint64_t walFrames() const;
+  uint64_t writerCpuMicros() const;  // CPU time of the writer thread  // pages written to the WAL by commits (with background checkpoints)
 
  private:
   class Lease {
@@ -294,6 +297,9 @@ class Store {
   std::condition_variable checkpointWanted_;
   bool checkpointDue_ = false;
   uint64_t checkpoints_ = 0;
+  std::atomic<uint64_t> walFrames_{0};
+  std::atomic<uint64_t> writerCpuNs_{0};
+  int lastWalPages_ = 0;  // writer thread only
 
   std::mutex poolMutex_;
   std::vector<std::unique_ptr<sql::Database>> pool_;
