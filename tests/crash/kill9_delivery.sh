@@ -679,9 +679,15 @@ for ((round = 1; round <= ROUNDS; round++)); do
   done
   delay_ms=$((500 + RANDOM % 1501))
   sleep "$((delay_ms / 1000)).$(printf '%03d' $((delay_ms % 1000)))"
-  kill -KILL "$SERVER_PID"
-  wait "$SERVER_PID" 2>/dev/null || true
+  kill -KILL "$SERVER_PID" 2>/dev/null || true
+  grc=0
+  wait "$SERVER_PID" 2>/dev/null || grc=$?
   SERVER_PID=
+  # 137: our SIGKILL; anything else: it had ended by itself (a crash, a sanitizer report).
+  if ((grc != 137)); then
+    fail "round $round: the gateway ended by itself before the kill (exit status $grc); its log ends:"
+    tail -n 20 "$LOG" | sed 's/^/      | /'
+  fi
   drc=0
   wait "$DRIVER_PID" || drc=$?
   DRIVER_PID=

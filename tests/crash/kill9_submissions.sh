@@ -537,10 +537,16 @@ for ((round = 1; round <= ROUNDS; round++)); do
   delay_ms=$((500 + RANDOM % 1501))
   sleep "$((delay_ms / 1000)).$(printf '%03d' $((delay_ms % 1000)))"
   before=$(cat "$RESULTS"/*.log 2>/dev/null | wc -l)
-  kill -KILL "$SERVER_PID"
+  kill -KILL "$SERVER_PID" 2>/dev/null || true
   touch "$STOP"
-  wait "$SERVER_PID" 2>/dev/null || true
+  grc=0
+  wait "$SERVER_PID" 2>/dev/null || grc=$?
   SERVER_PID=
+  # 137: our SIGKILL; anything else: it had ended by itself (a crash, a sanitizer report).
+  if ((grc != 137)); then
+    fail "round $round: the gateway ended by itself before the kill (exit status $grc); its log ends:"
+    tail -n 20 "$LOG" | sed 's/^/      | /'
+  fi
   KILLED=$((KILLED + 1))
   for p in "${SUBMITTER_PIDS[@]}"; do wait "$p" || true; done
   SUBMITTER_PIDS=()
