@@ -902,8 +902,19 @@ HttpResponse Api::deliveries(const HttpRequest& req, const std::vector<std::stri
         updated = ev;
         return;
       }
-      // A replay: a fresh budget of attempts, due now. Delivered events may be replayed
-      // too (the receiver's conditional update absorbs it).
+      if (ev->state == "delivered") {
+        // Replaying a delivered version is harmless only while it is the newest one of its
+        // resource: otherwise the receiver would be set back to an older state.
+        sql::StatementUse n(t.db().cached(
+            "SELECT 1 FROM outbox WHERE resource_type = ? AND resource_id = ? AND resource_version > ? LIMIT 1"));
+        n->bind(1, ev->resourceType).bind(2, ev->resourceId).bind(3, ev->resourceVersion);
+        if (n->step()) {
+          status = 412;
+          return;
+        }
+      }
+      // A replay: a fresh budget of attempts, due now. The newest delivered version may be
+      // replayed too (the receiver's conditional update absorbs it).
       const std::string now = nowInstant();
       ev->state = "pending";
       ev->attempts = 0;
@@ -922,6 +933,13 @@ HttpResponse Api::deliveries(const HttpRequest& req, const std::vector<std::stri
     if (status == 409)
       return errorResponse(reg, 409, "conflict",
                            {"Leveransen sendes akkurat nå; prøv igjen om litt", "The delivery is being sent right now; try again shortly"},
+                           lang, fhir::Format::Json);
+    if (status == 412)
+      return errorResponse(reg, 409, "conflict",
+                           {"Leveransen er levert, og en nyere versjon av ressursen finnes; å sende den igjen ville "
+                            "sette mottakeren tilbake til en eldre tilstand",
+                            "The delivery was delivered and a newer version of its resource exists; sending it again "
+                            "would set the receiver back to an older state"},
                            lang, fhir::Format::Json);
     if (s_.delivery) s_.delivery->notify(updated->practice);
     HttpResponse r = jsonResponse(200, eventJson(*updated));

@@ -104,6 +104,38 @@ bool applyConfiguration(const Poco::Util::AbstractConfiguration& src, GatewayCon
       return false;
     }
   }
+  // Every key must be known: a misspelt key would otherwise be ignored without a word.
+  static const std::set<std::string> kKeys = {
+      "clinic.allowSyntheticIds", "clinic.canonicalBase", "clinic.herId", "delivery.enabled", "delivery.idlePollMs",
+      "delivery.initialBackoffMs", "delivery.maxAgeHours", "delivery.maxAttempts", "delivery.maxBackoffMs",
+      "delivery.timeoutSeconds", "delivery.pushQuestionnaires", "delivery.endpoints", "paths.certsDir",
+      "paths.dataDir", "paths.fhirPackage", "paths.mappings", "search.defaultCount", "search.maxCount", "server.host",
+      "server.keepAliveSeconds", "server.maxBodyBytes", "server.maxQueued", "server.maxThreads", "server.port",
+      "server.publicBase", "server.timeoutSeconds", "store.checkpointPages", "store.file", "store.groupCommitMaxBatch",
+      "store.mmapMiB", "store.readerCacheMiB", "store.synchronousFull", "store.writerCacheMiB", "tls.caFile",
+      "tls.certificateFile", "tls.cipherList", "tls.privateKeyFile", "tls.requireClientCertificate"};
+  static const std::set<std::string> kEndpointKeys = {"herId", "baseUrl", "caFile", "certificateFile", "privateKeyFile",
+                                                      "bearerToken"};
+  static const std::set<std::string> kClientKeys = {"name", "kind", "commonName", "sha256", "herIds"};
+  auto unknownIn = [&](const std::string& prefix, const std::set<std::string>& known, bool qualified) -> bool {
+    Poco::Util::AbstractConfiguration::Keys keys;
+    src.keys(prefix, keys);
+    for (const std::string& k : keys) {
+      std::string name = k.substr(0, k.find('['));
+      if (!known.count(qualified ? prefix + "." + name : name)) {
+        error = "unknown configuration key " + prefix + "." + k;
+        return true;
+      }
+    }
+    return false;
+  };
+  for (const char* section : {"server", "paths", "tls", "clinic", "store", "search", "delivery"})
+    if (src.has(section) && unknownIn(section, kKeys, true)) return false;
+  for (int i = 0; src.has("delivery.endpoints[" + std::to_string(i) + "]"); ++i)
+    if (unknownIn("delivery.endpoints[" + std::to_string(i) + "]", kEndpointKeys, false)) return false;
+  for (int i = 0; src.has("clients[" + std::to_string(i) + "]"); ++i)
+    if (unknownIn("clients[" + std::to_string(i) + "]", kClientKeys, false)) return false;
+
   Reader r{src, error};
   bool ok = r.str("server.host", c.host) && r.integer("server.port", c.port, 0, 65535) &&
             r.str("server.publicBase", c.publicBase) && r.integer("server.maxThreads", c.maxThreads, 2, 4096) &&
@@ -133,6 +165,15 @@ bool applyConfiguration(const Poco::Util::AbstractConfiguration& src, GatewayCon
             r.integer("delivery.timeoutSeconds", c.delivery.timeoutSeconds, 1, 600) &&
             r.integer("delivery.idlePollMs", c.delivery.idlePollMs, 10, 3600000);
   if (!ok) return false;
+  if (c.defaultCount > c.maxCount) {
+    error = "configuration key search.defaultCount: " + std::to_string(c.defaultCount) + " is over search.maxCount (" +
+            std::to_string(c.maxCount) + ")";
+    return false;
+  }
+  if (c.delivery.initialBackoffMs > c.delivery.maxBackoffMs) {
+    error = "configuration key delivery.initialBackoffMs: over delivery.maxBackoffMs";
+    return false;
+  }
   Poco::Util::AbstractConfiguration::Keys deliveryKeys;
   src.keys("delivery", deliveryKeys);
   if (std::find(deliveryKeys.begin(), deliveryKeys.end(), "pushQuestionnaires") != deliveryKeys.end()) {

@@ -264,8 +264,11 @@ void Delivery::run(Worker& w) {
           if (v == Verdict::Retry)
             ev->lastError = "gave up after " + std::to_string(ev->attempts) + " attempt(s): " + ev->lastError;
           ++failed_;
-          logLine("WARN", "delivery: event " + std::to_string(ev->id) + " to practice " + practice + " failed: " +
-                              ev->lastError.substr(0, 200));
+          // The log gets the status only: the receiver's answer (kept in lastError for the
+          // clinic's /clinic/deliveries) may quote the resource, and logs hold no patient data.
+          logLine("WARN", "delivery: event " + std::to_string(ev->id) + " to practice " + practice + " failed after " +
+                              std::to_string(ev->attempts) + " attempt(s): " +
+                              (a.status > 0 ? "HTTP " + std::to_string(a.status) : std::string("no HTTP answer")));
         } else {
           int64_t delay = backoffMs(dc, ev->attempts);
           int64_t after = retryAfterMs(a.retryAfter);

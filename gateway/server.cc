@@ -353,6 +353,9 @@ std::unique_ptr<GatewayServer> GatewayServer::create(const GatewayConfig& cfg, s
     impl->socket = std::make_unique<Poco::Net::SecureServerSocket>(
         Poco::Net::SocketAddress(c.host, static_cast<Poco::UInt16>(c.port)), 128, impl->context);
     impl->boundPort = impl->socket->address().port();
+    // Port 0 (any free port): the default public base names the port actually bound.
+    if (cfg.publicBase.empty() && c.port == 0)
+      c.publicBase = "https://localhost:" + std::to_string(impl->boundPort) + "/fhir";
   } catch (const Poco::Exception& e) {
     error = "TLS server set-up failed: " + e.displayText();
     return nullptr;

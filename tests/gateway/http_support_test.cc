@@ -166,6 +166,26 @@ TEST_F(ConfigFile, RefusesWrongTypesUnknownSectionsAndIncompleteClients) {
   write("{not json");
   EXPECT_FALSE(loadConfigFile(path_.string(), c, error));
   EXPECT_FALSE(loadConfigFile("/nonexistent/config.json", c, error));
+  // A misspelt key is an error, not silently ignored (in sections, endpoints and clients).
+  write(R"({"server": {"maxThread": 8}})");
+  EXPECT_FALSE(loadConfigFile(path_.string(), c, error));
+  EXPECT_NE(error.find("server.maxThread"), std::string::npos) << error;
+  write(R"({"delivery": {"endpoints": [{"herId": "900001", "baseUrl": "https://x", "token": "t"}]}})");
+  EXPECT_FALSE(loadConfigFile(path_.string(), c, error));
+  EXPECT_NE(error.find("token"), std::string::npos) << error;
+  write(R"({"clients": [{"commonName": "gp", "herIds": ["1"], "herID": "2"}]})");
+  EXPECT_FALSE(loadConfigFile(path_.string(), c, error));
+  EXPECT_NE(error.find("herID"), std::string::npos) << error;
+  write(R"({"search": {"defaultCount": 600}})");
+  EXPECT_FALSE(loadConfigFile(path_.string(), c, error));
+  EXPECT_NE(error.find("maxCount"), std::string::npos) << error;
+}
+
+TEST_F(ConfigFile, TheShippedDevelopmentConfigurationLoads) {
+  GatewayConfig c = defaultConfig();
+  std::string error;
+  EXPECT_TRUE(loadConfigFile(std::string(HOA_SOURCE_DIR) + "/gateway/config/development.json", c, error)) << error;
+  EXPECT_TRUE(c.allowSyntheticIds);
 }
 
 }  // namespace
