@@ -87,6 +87,7 @@ struct GatewayConfig {
   int readerCacheMiB = 2;
   int mmapMiB = 256;
   int checkpointPages = 8192;      // background WAL checkpoint threshold (0: SQLite's automatic)
+  int pageSize = 4096;             // page size of a new database file
   // search
   int defaultCount = 50;
   int maxCount = 500;

@@ -537,6 +537,10 @@ std::unique_ptr<Store> Store::open(const StoreConfig& config, std::string& error
     store->writer_ = std::make_unique<sql::Database>(config.path, true, false);
     sql::Database& db = *store->writer_;
     std::string mode;
+    // The page size of a new database (an existing one keeps its own). Measured: 16 KiB
+    // pages write fewer WAL frames but cost the writer more CPU (each savepoint copies
+    // whole pages), for no gain in throughput; 4 KiB is the default.
+    if (config.pageSize > 0) db.exec("PRAGMA page_size = " + std::to_string(config.pageSize));
     {
       sql::Statement s(db.handle(), "PRAGMA journal_mode = WAL");
       if (s.step()) mode = s.text(0);

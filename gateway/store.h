@@ -45,6 +45,7 @@ struct StoreConfig {
   // once it holds this many pages; 0 leaves it to SQLite's automatic checkpoint in the
   // committing thread.
   int checkpointPages = 8192;
+  int pageSize = 4096;       // page size of a new database file (512..65536, a power of two)
   int migrateTo = 0;         // tests of upgrades: stop at this schema version (0: the latest)
 };
 
