@@ -680,6 +680,63 @@ void Store::writerLoop() {
 }
 
 void Store::runBatch(std::vector<std::shared_ptr<Job>>& batch) {
+  // Optimistic first: every job straight into one transaction, without savepoints (each
+  // savepoint copies the pages its job touches). Jobs almost never fail; when one does,
+  // the transaction is rolled back and the batch runs again with a savepoint per job, so
+  // the failing job is undone alone. Jobs only read and write through the transaction,
+  // so running one again after a rollback is safe.
+  sql::Database& db = *writer_;
+  try {
+    db.exec("BEGIN IMMEDIATE");
+  } catch (...) {
+    for (auto& j : batch) j->error = std::current_exception();
+    std::lock_guard lock(mutex_);
+    failed_ = true;
+    return;
+  }
+  {
+    WriteTxn txn(db);
+    std::exception_ptr jobError;
+    for (auto& j : batch) {
+      try {
+        j->fn(txn);
+      } catch (...) {
+        jobError = std::current_exception();
+        break;
+      }
+    }
+    if (!jobError) {
+      try {
+        db.exec("COMMIT");
+        std::lock_guard lock(mutex_);
+        ++commits_;
+        committedJobs_ += batch.size();
+        failed_ = false;
+      } catch (...) {
+        auto error = std::current_exception();
+        try {
+          db.exec("ROLLBACK");
+        } catch (...) {
+        }
+        for (auto& j : batch) j->error = error;
+        std::lock_guard lock(mutex_);
+        failed_ = true;
+      }
+      return;
+    }
+    try {
+      db.exec("ROLLBACK");
+    } catch (...) {
+    }
+    if (batch.size() == 1) {
+      batch[0]->error = jobError;
+      return;
+    }
+  }
+  runBatchWithSavepoints(batch);
+}
+
+void Store::runBatchWithSavepoints(std::vector<std::shared_ptr<Job>>& batch) {
   sql::Database& db = *writer_;
   try {
     db.exec("BEGIN IMMEDIATE");

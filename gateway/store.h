@@ -275,6 +275,7 @@ class Store {
   explicit Store(StoreConfig config) : config_(std::move(config)) {}
   void writerLoop();
   void runBatch(std::vector<std::shared_ptr<Job>>& batch);
+  void runBatchWithSavepoints(std::vector<std::shared_ptr<Job>>& batch);
   std::unique_ptr<sql::Database> openReader();
 
   StoreConfig config_;

@@ -168,6 +168,46 @@ TEST_F(StoreTest, AFailingJobRollsBackAloneAndItsErrorReachesTheCaller) {
   EXPECT_TRUE(store_->read([](Queries& q) { return q.current("Patient", "kept"); }));
 }
 
+TEST_F(StoreTest, FailingJobsInBusyBatchesAreUndoneAloneAndTheOthersCommitOnce) {
+  // 8 threads x 60 jobs; every 7th job writes and then fails. Batches mix failing and
+  // good jobs, so the optimistic pass is rolled back and rerun with savepoints.
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 60; ++i) {
+        const std::string id = "p" + std::to_string(t) + "-" + std::to_string(i);
+        const bool fail = (t * 60 + i) % 7 == 0;
+        try {
+          store_->write([&](WriteTxn& w) {
+            w.put(resource("Patient", id, 1, R"({"resourceType":"Patient","id":")" + id + R"("})"));
+            if (fail) throw std::runtime_error("refused " + id);
+          });
+          EXPECT_FALSE(fail) << id;
+        } catch (const std::runtime_error& e) {
+          EXPECT_TRUE(fail) << e.what();
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  int present = 0;
+  for (int t = 0; t < 8; ++t)
+    for (int i = 0; i < 60; ++i) {
+      const std::string id = "p" + std::to_string(t) + "-" + std::to_string(i);
+      auto r = store_->read([&](Queries& q) { return q.current("Patient", id); });
+      EXPECT_EQ(bool(r), (t * 60 + i) % 7 != 0) << id;
+      if (r) {
+        ++present;
+        EXPECT_EQ(r->version, 1);
+      }
+    }
+  EXPECT_EQ(failures.load(), 69);
+  EXPECT_EQ(present, 480 - 69);
+  EXPECT_EQ(store_->committedJobs(), 480u - 69u);
+}
+
 TEST_F(StoreTest, TheReferralIdentifierIsUniquePerPractice) {
   bool first = false, second = true, otherPractice = false;
   store_->write([&](WriteTxn& t) { first = t.insertReferral(referral("r1", "A-1")); });
