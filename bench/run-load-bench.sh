@@ -8,12 +8,12 @@
 # It builds fhir-gateway and hoa-loadgen (Release) in build-bench/, makes development
 # certificates and an empty data folder in a temporary folder, starts the gateway with the
 # development configuration on a free loopback port, and runs:
-#   1. submit-max   transaction Bundles (JSON), closed loop, as fast as 16 connections go
+#   1. submit-max   transaction Bundles (JSON), closed loop, as fast as 64 connections go
 #   2. submit-500   transaction Bundles at a fixed 500 referrals/s (open loop, latency from
 #                   the scheduled start)
 #   3. submit-rest  REST create of a ServiceRequest (POST /fhir/ServiceRequest), closed loop
 #   4. get-task-1   GET /fhir/Task/{id}, one connection (latency of a single client)
-#   5. get-task-max GET /fhir/Task/{id}, 16 connections (throughput)
+#   5. get-task-max GET /fhir/Task/{id}, 64 connections (throughput)
 # Every submission is a new referral (unique identifier), fully validated (FHIR core +
 # clinic profile + business rules) and committed durably (SQLite WAL, synchronous=FULL)
 # before the answer. For each scenario it prints throughput, p50/p90/p99 latency, the
@@ -21,7 +21,7 @@
 # build-bench/load-bench/ (one JSON per scenario, summary.txt).
 #
 # Environment: BUILD (default build-bench), DURATION / WARMUP (seconds, override),
-# CONNECTIONS (default 16), HOA_FHIR_PACKAGE_DIR.
+# CONNECTIONS (default 64), HOA_FHIR_PACKAGE_DIR.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 NAME=run-load-bench
@@ -41,7 +41,7 @@ else
   DURATION=${DURATION:-20}
   WARMUP=${WARMUP:-3}
 fi
-CONNECTIONS=${CONNECTIONS:-16}
+CONNECTIONS=${CONNECTIONS:-64}
 
 for tool in cmake openssl curl python3; do
   command -v "$tool" >/dev/null || die "$tool is not installed"

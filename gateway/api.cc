@@ -101,7 +101,8 @@ HttpResponse Api::handle(const HttpRequest& req) const {
                                                         ",\"committedJobs\":" + std::to_string(s_.store->committedJobs()) +
                                                         ",\"checkpoints\":" + std::to_string(s_.store->checkpoints()) +
                                                         ",\"walFrames\":" + std::to_string(s_.store->walFrames()) +
-                                                        ",\"writerCpuMs\":" + std::to_string(s_.store->writerCpuMicros() / 1000) + "}");
+                                                        ",\"writerCpuMs\":" + std::to_string(s_.store->writerCpuMicros() / 1000) +
+                                                        ",\"walSyncs\":" + std::to_string(s_.store->walSyncs()) + "}");
       r.interaction = "health";
       return r;
     }

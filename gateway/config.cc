@@ -112,7 +112,7 @@ bool applyConfiguration(const Poco::Util::AbstractConfiguration& src, GatewayCon
       "paths.dataDir", "paths.fhirPackage", "paths.mappings", "search.defaultCount", "search.maxCount", "server.host",
       "server.keepAliveSeconds", "server.maxBodyBytes", "server.maxQueued", "server.maxThreads", "server.port",
       "server.publicBase", "server.timeoutSeconds", "store.checkpointPages", "store.file", "store.groupCommitMaxBatch",
-      "store.mmapMiB", "store.pageSize", "store.readerCacheMiB", "store.synchronousFull", "store.writerCacheMiB", "tls.caFile",
+      "store.mmapMiB", "store.pageSize", "store.pipelinedSync", "store.readerCacheMiB", "store.synchronousFull", "store.writerCacheMiB", "tls.caFile",
       "tls.certificateFile", "tls.cipherList", "tls.privateKeyFile", "tls.requireClientCertificate"};
   static const std::set<std::string> kEndpointKeys = {"herId", "baseUrl", "caFile", "certificateFile", "privateKeyFile",
                                                       "bearerToken"};
@@ -157,6 +157,7 @@ bool applyConfiguration(const Poco::Util::AbstractConfiguration& src, GatewayCon
             r.integer("store.mmapMiB", c.mmapMiB, 0, 1048576) &&
             r.integer("store.checkpointPages", c.checkpointPages, 0, 10000000) &&
             r.integer("store.pageSize", c.pageSize, 512, 65536) &&
+            r.boolean("store.pipelinedSync", c.pipelinedSync) &&
             r.integer("search.defaultCount", c.defaultCount, 1, 10000) &&
             r.integer("search.maxCount", c.maxCount, 1, 10000) && r.boolean("delivery.enabled", c.delivery.enabled) &&
             r.integer("delivery.maxAttempts", c.delivery.maxAttempts, 1, 1000000) &&

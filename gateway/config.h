@@ -88,6 +88,7 @@ struct GatewayConfig {
   int mmapMiB = 256;
   int checkpointPages = 8192;      // background WAL checkpoint threshold (0: SQLite's automatic)
   int pageSize = 4096;             // page size of a new database file
+  bool pipelinedSync = true;       // durable commits flushed by a sync thread (see store.h)
   // search
   int defaultCount = 50;
   int maxCount = 500;

@@ -313,6 +313,7 @@ std::unique_ptr<GatewayServer> GatewayServer::create(const GatewayConfig& cfg, s
   sc.mmapMiB = c.mmapMiB;
   sc.checkpointPages = c.checkpointPages;
   sc.pageSize = c.pageSize;
+  sc.pipelinedSync = c.pipelinedSync;
   sc.readers = static_cast<size_t>(c.maxThreads);  // one pooled read connection per request thread
   impl->store = Store::open(sc, error);
   if (!impl->store) return nullptr;

@@ -1,6 +1,11 @@
 #include "gateway/store.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 
@@ -77,6 +82,25 @@ CREATE UNIQUE INDEX resource_version_key ON resource_version (type, id, version)
     // 4: _id is matched on the resource table; its pseudo rows in the search index go.
     R"sql(
 DELETE FROM search_index WHERE param = '_id';
+)sql",
+    // 5: keys that lead with the resource id. Ids are time-ordered and unique, so the
+    // resources of a referral (9 types) are inserted at one place in each B-tree instead
+    // of one place per type: a group commit dirties far fewer pages.
+    R"sql(
+CREATE TABLE resource_5 (
+  type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
+  last_updated TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0, practice TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY (id, type)
+) WITHOUT ROWID;
+INSERT INTO resource_5 (type, id, version, last_updated, deleted, practice)
+  SELECT type, id, version, last_updated, deleted, practice FROM resource;
+DROP TABLE resource;
+ALTER TABLE resource_5 RENAME TO resource;
+CREATE INDEX resource_by_update ON resource (type, last_updated);
+DROP INDEX resource_version_key;
+CREATE UNIQUE INDEX resource_version_key ON resource_version (id, type, version);
+DROP INDEX search_by_resource;
+CREATE INDEX search_by_resource ON search_index (id, type, param);
 )sql",
 };
 
@@ -549,17 +573,24 @@ std::unique_ptr<Store> Store::open(const StoreConfig& config, std::string& error
       error = "cannot switch " + config.path + " to WAL journal mode (got '" + mode + "')";
       return nullptr;
     }
-    configureConnection(db, config.synchronousFull);
+    const bool pipelined = config.synchronousFull && config.pipelinedSync;
+    configureConnection(db, config.synchronousFull && !pipelined);
     db.exec("PRAGMA cache_size = -" + std::to_string(std::max(1, config.writerCacheMiB) * 1024));
     if (config.mmapMiB > 0) db.exec("PRAGMA mmap_size = " + std::to_string(int64_t{config.mmapMiB} << 20));
     // Each job of a group commit runs in a savepoint; its sub-journal (the pages it
     // changed, for ROLLBACK TO) stays in memory instead of a temporary file.
     db.exec("PRAGMA temp_store = MEMORY");
     migrate(db, store->schemaVersion_, config.migrateTo);
+    if (pipelined) {
+      // The WAL exists now (the migrations opened it); fdatasync through our own
+      // descriptor flushes the file whichever descriptor wrote it.
+      store->walFd_ = ::open((config.path + "-wal").c_str(), O_RDONLY | O_CLOEXEC);
+      if (store->walFd_ < 0) configureConnection(db, true);  // no pipelining: FULL commits
+    }
     if (config.checkpointPages > 0) {
       store->checkpointer_ = std::make_unique<sql::Database>(config.path, false, false);
       store->checkpointer_->exec("PRAGMA busy_timeout = 10000");
-      configureConnection(*store->checkpointer_, config.synchronousFull);
+      configureConnection(*store->checkpointer_, config.synchronousFull && store->walFd_ < 0);
       // Replaces SQLite's automatic checkpoint in the committing thread.
       sqlite3_wal_hook(db.handle(), &Store::walHook, store.get());
     }
@@ -568,6 +599,7 @@ std::unique_ptr<Store> Store::open(const StoreConfig& config, std::string& error
     return nullptr;
   }
   store->writerThread_ = std::thread([s = store.get()] { s->writerLoop(); });
+  if (store->walFd_ >= 0) store->syncThread_ = std::thread([s = store.get()] { s->syncLoop(); });
   if (store->checkpointer_) store->checkpointThread_ = std::thread([s = store.get()] { s->checkpointLoop(); });
   return store;
 }
@@ -580,6 +612,13 @@ Store::~Store() {
   queued_.notify_all();
   checkpointWanted_.notify_all();
   if (writerThread_.joinable()) writerThread_.join();
+  {
+    std::lock_guard lock(mutex_);
+    syncStop_ = true;
+  }
+  syncWanted_.notify_all();
+  if (syncThread_.joinable()) syncThread_.join();
+  if (walFd_ >= 0) ::close(walFd_);
   if (checkpointThread_.joinable()) checkpointThread_.join();
   checkpointer_.reset();
   // The last connection to close checkpoints the WAL into the database file.
@@ -660,6 +699,9 @@ void Store::writerLoop() {
     std::vector<std::shared_ptr<Job>> batch;
     {
       std::unique_lock lock(mutex_);
+      // With pipelined syncing, at most one committed batch waits for the sync thread:
+      // while it flushes, the next jobs gather into a larger batch (fewer pages written).
+      if (walFd_ >= 0) queued_.wait(lock, [&] { return syncQueue_.empty(); });
       queued_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty() && stopping_) return;
       while (!queue_.empty() && batch.size() < config_.maxBatch) {
@@ -671,12 +713,55 @@ void Store::writerLoop() {
     timespec cpu{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
     writerCpuNs_ = static_cast<uint64_t>(cpu.tv_sec) * 1000000000u + static_cast<uint64_t>(cpu.tv_nsec);
+    if (walFd_ >= 0) {
+      // Answered by the sync thread once the WAL is flushed past this commit.
+      {
+        std::lock_guard lock(mutex_);
+        for (auto& j : batch) syncQueue_.push_back(std::move(j));
+      }
+      syncWanted_.notify_one();
+      continue;
+    }
     {
       std::lock_guard lock(mutex_);
       for (auto& j : batch) j->done = true;
     }
     finished_.notify_all();
   }
+}
+
+void Store::syncLoop() {
+  for (;;) {
+    std::vector<std::shared_ptr<Job>> jobs;
+    {
+      std::unique_lock lock(mutex_);
+      syncWanted_.wait(lock, [&] { return syncStop_ || !syncQueue_.empty(); });
+      if (syncQueue_.empty() && syncStop_) return;
+      jobs.swap(syncQueue_);
+    }
+    queued_.notify_all();  // the writer may commit the next batch
+    // Every batch taken here was committed (its frames written to the WAL) before it was
+    // queued, so one flush makes them all durable: a group fsync.
+    int rc = ::fdatasync(walFd_);
+    std::string why = rc == 0 ? "" : std::strerror(errno);
+    {
+      std::lock_guard lock(mutex_);
+      ++walSyncs_;
+      for (auto& j : jobs) {
+        if (rc != 0 && !j->error) {
+          j->error = std::make_exception_ptr(sql::SqliteError("cannot flush the WAL to disk: " + why, SQLITE_IOERR_FSYNC));
+          failed_ = true;
+        }
+        j->done = true;
+      }
+    }
+    finished_.notify_all();
+  }
+}
+
+uint64_t Store::walSyncs() const {
+  std::lock_guard lock(mutex_);
+  return walSyncs_;
 }
 
 void Store::runBatch(std::vector<std::shared_ptr<Job>>& batch) {

@@ -45,6 +45,10 @@ struct StoreConfig {
   // once it holds this many pages; 0 leaves it to SQLite's automatic checkpoint in the
   // committing thread.
   int checkpointPages = 8192;
+  // With synchronousFull: commit with synchronous=NORMAL and make each commit durable
+  // by an fdatasync of the WAL in a separate thread before the writers are answered, so
+  // the next group commit is built while the previous one is being flushed.
+  bool pipelinedSync = true;
   int pageSize = 4096;       // page size of a new database file (512..65536, a power of two)
   int migrateTo = 0;         // tests of upgrades: stop at this schema version (0: the latest)
 };
@@ -252,7 +256,8 @@ class Store {
   uint64_t committedJobs() const;
   uint64_t checkpoints() const;
   uint64_t walFrames() const;
-  uint64_t writerCpuMicros() const;  // CPU time of the writer thread  // pages written to the WAL by commits (with background checkpoints)
+  uint64_t writerCpuMicros() const;  // CPU time of the writer thread
+  uint64_t walSyncs() const;         // fdatasyncs of the WAL by the sync thread  // pages written to the WAL by commits (with background checkpoints)
 
  private:
   class Lease {
@@ -301,6 +306,16 @@ class Store {
   uint64_t checkpoints_ = 0;
   std::atomic<uint64_t> walFrames_{0};
   std::atomic<uint64_t> writerCpuNs_{0};
+
+  // Pipelined durability: committed batches wait here until the sync thread has flushed
+  // the WAL past their commit.
+  void syncLoop();
+  int walFd_ = -1;
+  std::thread syncThread_;
+  std::condition_variable syncWanted_;
+  std::vector<std::shared_ptr<Job>> syncQueue_;
+  bool syncStop_ = false;
+  uint64_t walSyncs_ = 0;
   int lastWalPages_ = 0;  // writer thread only
 
   std::mutex poolMutex_;

@@ -208,6 +208,36 @@ TEST_F(StoreTest, FailingJobsInBusyBatchesAreUndoneAloneAndTheOthersCommitOnce) 
   EXPECT_EQ(store_->committedJobs(), 480u - 69u);
 }
 
+TEST_F(StoreTest, CommitsAreMadeDurableByTheSyncThreadBeforeWritersReturn) {
+  // Pipelined: each committed batch is answered after an fdatasync of the WAL, and a
+  // flush covers every batch committed before it (at most one per commit).
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 40; ++i) {
+        const std::string id = "s" + std::to_string(t) + "-" + std::to_string(i);
+        store_->write([&](WriteTxn& w) { w.put(resource("Patient", id, 1, "{}")); });
+        // Answered: flushed, and visible to readers.
+        EXPECT_TRUE(store_->read([&](Queries& q) { return q.current("Patient", id); })) << id;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_GE(store_->walSyncs(), 1u);
+  EXPECT_LE(store_->walSyncs(), store_->commits());
+  EXPECT_EQ(store_->committedJobs(), 240u);
+
+  // Without pipelining (synchronous=FULL in the commit itself) there is no sync thread.
+  store_.reset();
+  StoreConfig c{dir_ + "/db.sqlite"};
+  c.pipelinedSync = false;
+  std::string error;
+  store_ = Store::open(c, error);
+  ASSERT_TRUE(store_) << error;
+  store_->write([](WriteTxn& w) { w.put(resource("Patient", "plain", 1, "{}")); });
+  EXPECT_EQ(store_->walSyncs(), 0u);
+  EXPECT_TRUE(store_->read([](Queries& q) { return q.current("Patient", "s5-39"); }));
+}
+
 TEST_F(StoreTest, TheReferralIdentifierIsUniquePerPractice) {
   bool first = false, second = true, otherPractice = false;
   store_->write([&](WriteTxn& t) { first = t.insertReferral(referral("r1", "A-1")); });
