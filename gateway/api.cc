@@ -78,6 +78,9 @@ bool readable(std::string_view t) { return std::find(kReadableTypes.begin(), kRe
 
 std::string operationOutcomeJsonFor(const fhir::Issues& issues) { return issues.toOperationOutcomeJson(); }
 
+// The extension on a refused transition's OperationOutcome naming a transition that is allowed.
+constexpr const char* kAllowedTransitionPath = "/StructureDefinition/allowed-transition";
+
 }  // namespace
 
 HttpResponse Api::handle(const HttpRequest& req) const {
@@ -759,15 +762,19 @@ HttpResponse Api::handleClinic(const HttpRequest& req, std::string_view path) co
         if (t.status >= 400) {
           std::string b = issuesJson(t.issues);
           if (!t.allowed.empty()) {
-            // The allowed transitions, for the caller (also in the message).
-            std::string allowed = "[";
-            for (size_t i = 0; i < t.allowed.size(); ++i) allowed += (i ? "," : "") + jq(t.allowed[i]);
-            allowed += "]";
-            r = jsonResponse(t.status, "{\"outcome\":" + b + ",\"allowed\":" + allowed + "}");
-          } else {
-            r = jsonResponse(t.status, b);
-            r.contentType = std::string(kFhirJson);
+            // The allowed transitions, for programs: one extension each on the
+            // OperationOutcome (people find them in the message too).
+            const std::string prefix = "{\"resourceType\":\"OperationOutcome\",";
+            if (b.compare(0, prefix.size(), prefix) == 0) {
+              std::string ext = "\"extension\":[";
+              for (size_t i = 0; i < t.allowed.size(); ++i)
+                ext += std::string(i ? "," : "") + "{\"url\":" + jq(s_.config->canonicalBase + kAllowedTransitionPath) +
+                       ",\"valueCode\":" + jq(t.allowed[i]) + "}";
+              b = prefix + ext + "]," + b.substr(prefix.size());
+            }
           }
+          r = jsonResponse(t.status, b);
+          r.contentType = std::string(kFhirJson);
         } else {
           r = jsonResponse(200, t.modelJson);
         }

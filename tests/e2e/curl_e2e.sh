@@ -540,7 +540,8 @@ expect_status 200 "clinic reads the referral"
 check "clinic model identifier" "${IDENT[rest-create-json]}" "$(jget 'd["sourceIdentifier"]["value"]')"
 move '{"to": "accepted", "careStartDeadline": "'"$(fx date 60)"'"}'
 expect_status 409 "received -> accepted (skips under-assessment)"
-check "409 lists the allowed transitions" True "$(jget '"under-assessment" in d["allowed"]')"
+check "409 is an OperationOutcome" OperationOutcome "$(jget 'd["resourceType"]')"
+check "409 lists the allowed transitions" True "$(jget '"under-assessment" in [e["valueCode"] for e in d["extension"] if e["url"].endswith("/StructureDefinition/allowed-transition")]')"
 move '{"to": "under-assessment"}'
 expect_status 200 "received -> under-assessment"
 check "model status under-assessment" under-assessment "$(jget 'd["status"]')"

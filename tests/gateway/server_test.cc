@@ -369,10 +369,18 @@ TEST_F(GatewayServerTest, IllegalTransitionsAreRefusedWithTheAllowedOnes) {
   const std::string id = createReferral();
   Reply r = clinic.post("/clinic/referrals/" + id + "/transitions", "{\"to\": \"completed\"}", "application/json");
   EXPECT_EQ(r.status, 409) << r.body;
+  // An OperationOutcome (as the contract says), the allowed transitions as extensions.
+  EXPECT_EQ(r.header("content-type").rfind("application/fhir+json", 0), 0u);
   Json j(r.body);
-  ASSERT_GE(j.size("allowed"), 1u);
+  EXPECT_EQ(j.str("resourceType"), "OperationOutcome");
+  EXPECT_EQ(j.str("issue.0.severity"), "error");
+  ASSERT_GE(j.size("extension"), 1u);
   std::set<std::string> allowed;
-  for (size_t i = 0; i < j.size("allowed"); ++i) allowed.insert(j.str("allowed." + std::to_string(i)));
+  for (size_t i = 0; i < j.size("extension"); ++i) {
+    EXPECT_EQ(j.str("extension." + std::to_string(i) + ".url"),
+              "https://fhir.sthf.no/helse-og-arbeid/StructureDefinition/allowed-transition");
+    allowed.insert(j.str("extension." + std::to_string(i) + ".valueCode"));
+  }
   EXPECT_TRUE(allowed.count("under-assessment"));
   EXPECT_TRUE(allowed.count("cancelled"));
   EXPECT_EQ(Json(clinic.get("/clinic/referrals/" + id).body).str("status"), "received");
