@@ -78,6 +78,29 @@ bool readable(std::string_view t) { return std::find(kReadableTypes.begin(), kRe
 
 std::string operationOutcomeJsonFor(const fhir::Issues& issues) { return issues.toOperationOutcomeJson(); }
 
+// A non-negative integer query value (_count, _offset): digits only, at most 9 of them.
+std::optional<size_t> nonNegative(const std::string& v) {
+  if (v.empty() || v.size() > 9 || !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return std::nullopt;
+  return static_cast<size_t>(std::stoul(v));
+}
+
+// _count (capped at 1000) and _offset of the clinic's lists; the error text when one is bad.
+template <class N>
+std::optional<std::pair<std::string, std::string>> pageParams(const HttpRequest& req, N& count, N& offset) {
+  for (const char* k : {"_count", "_offset"}) {
+    auto v = req.param(k);
+    if (!v) continue;
+    auto n = nonNegative(*v);
+    if (!n)
+      return std::make_pair(std::string(k) + " må være et ikke-negativt heltall, ikke '" + *v + "'",
+                            std::string(k) + " must be a non-negative integer, not '" + *v + "'");
+    if (std::string_view(k) == "_count") count = static_cast<N>(std::min<size_t>(*n, 1000));
+    else offset = static_cast<N>(*n);
+  }
+  return std::nullopt;
+}
+
 // The extension on a refused transition's OperationOutcome naming a transition that is allowed.
 constexpr const char* kAllowedTransitionPath = "/StructureDefinition/allowed-transition";
 
@@ -490,10 +513,13 @@ HttpResponse Api::auditSearch(const HttpRequest& req, fhir::Format fmt) const {
       since = range->first;
     } else if (k == "agent" || k == "agent-name") {
       agent = v;
-    } else if (k == "_count") {
-      count = std::min<size_t>(static_cast<size_t>(std::strtoul(v.c_str(), nullptr, 10)), static_cast<size_t>(s_.config->maxCount));
-    } else if (k == "_offset") {
-      offset = static_cast<size_t>(std::strtoul(v.c_str(), nullptr, 10));
+    } else if (k == "_count" || k == "_offset") {
+      auto n = nonNegative(v);
+      if (!n)
+        return outcomeResponse(
+            reg, 400, oneIssue(fhir::Severity::Error, "invalid", k + " must be a non-negative integer, not '" + v + "'"), fmt);
+      if (k == "_count") count = std::min<size_t>(*n, static_cast<size_t>(s_.config->maxCount));
+      else offset = *n;
     }
   }
   auto rows = s_.store->read([&](Queries& q) { return q.audit(since, agent, count, offset); });
@@ -712,8 +738,12 @@ HttpResponse Api::handleClinic(const HttpRequest& req, std::string_view path) co
     else if (!overdue.empty() && overdue != "false")
       return errorResponse(reg, 400, "invalid", {"overdue er true eller false", "overdue is true or false"}, lang,
                            fhir::Format::Json);
-    if (auto c = req.param("_count")) f.count = std::min<size_t>(std::strtoul(c->c_str(), nullptr, 10), 1000);
-    if (auto o = req.param("_offset")) f.offset = std::strtoul(o->c_str(), nullptr, 10);
+    if (!f.status.empty() && !s_.tasks->status(f.status))
+      return errorResponse(reg, 400, "invalid",
+                           {"Ukjent status '" + f.status + "'", "Unknown status '" + f.status + "'"}, lang,
+                           fhir::Format::Json);
+    if (auto bad = pageParams(req, f.count, f.offset))
+      return errorResponse(reg, 400, "invalid", {bad->first, bad->second}, lang, fhir::Format::Json);
     auto rows = s_.store->read([&](Queries& q) { return q.referrals(f); });
     std::string b = "[";
     for (size_t i = 0; i < rows.size(); ++i) b += (i ? "," : "") + workflow_.modelJson(rows[i]);
@@ -853,8 +883,8 @@ HttpResponse Api::deliveries(const HttpRequest& req, const std::vector<std::stri
                            lang, fhir::Format::Json);
     f.practice = req.param("practice").value_or("");
     f.referralId = req.param("referral").value_or("");
-    if (auto c = req.param("_count")) f.count = std::min<size_t>(std::strtoul(c->c_str(), nullptr, 10), 1000);
-    if (auto o = req.param("_offset")) f.offset = std::strtoul(o->c_str(), nullptr, 10);
+    if (auto bad = pageParams(req, f.count, f.offset))
+      return errorResponse(reg, 400, "invalid", {bad->first, bad->second}, lang, fhir::Format::Json);
     auto events = s_.store->read([&](Queries& q) { return q.outbox(f); });
     std::string b = "[";
     for (size_t i = 0; i < events.size(); ++i) b += (i ? "," : "") + eventJson(events[i]);

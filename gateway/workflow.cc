@@ -562,9 +562,16 @@ Workflow::UpdateResult Workflow::revoke(const Principal& who, const std::string&
       if (curRow->status != row->status)
         throw refusal(409, "conflict",
                       {"Henvisningen ble endret samtidig; prøv igjen", "The referral changed meanwhile; try again"}, lang);
-      setIdAndMeta(parsed->doc, root, id, cur->version + 1, now);
+      // The new version is the stored one with status revoked: revocation changes the
+      // status only, whatever else the body differs in (the clinic's model of the referral
+      // stays what was validated and accepted).
+      fhir::ParseResult stored = fhir::parseJson(*s_.registry, cur->json);
+      Node* revoked = stored.doc.root();
+      if (!revoked) throw std::runtime_error("stored ServiceRequest/" + id + " cannot be read");
+      setPrimitive(stored.doc, revoked, "status", "revoked");
+      setIdAndMeta(stored.doc, revoked, id, cur->version + 1, now);
       ResourceWrite w;
-      w.record = {"ServiceRequest", id, cur->version + 1, now, fhir::writeJson(*root), curRow->practice, false};
+      w.record = {"ServiceRequest", id, cur->version + 1, now, fhir::writeJson(*revoked), curRow->practice, false};
       w.index = indexRows("ServiceRequest", w.record.json);
       txn.put(w);
       res.resource = toRef(w.record);

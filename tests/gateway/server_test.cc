@@ -395,6 +395,9 @@ TEST_F(GatewayServerTest, RevocationWithIfMatchCancelsTheTask) {
   size_t at = body.find("\"status\":\"active\"");
   ASSERT_NE(at, std::string::npos) << body;
   body.replace(at, 17, "\"status\":\"revoked\"");
+  size_t authored = body.find("\"authoredOn\":\"");
+  ASSERT_NE(authored, std::string::npos) << body;
+  body.replace(authored + 14, 4, "1999");  // an edit that revocation must not store
   std::map<std::string, std::string> stale{{"Content-Type", "application/fhir+json"}, {"If-Match", "W/\"7\""}};
   EXPECT_EQ(a.request("PUT", "/fhir/ServiceRequest/" + id, body, stale).status, 412);
   EXPECT_EQ(client("referrer-b").request("PUT", "/fhir/ServiceRequest/" + id, body,
@@ -405,6 +408,14 @@ TEST_F(GatewayServerTest, RevocationWithIfMatchCancelsTheTask) {
   ASSERT_EQ(ok.status, 200) << ok.body;
   EXPECT_EQ(ok.header("etag"), "W/\"2\"");
   Json t(a.get("/fhir/Task?focus=ServiceRequest/" + id).body);
+  {
+    // Only the status changes: other edits in the revoking body are not stored.
+    Json v1(a.get("/fhir/ServiceRequest/" + id + "/_history/1").body);
+    Json v2(a.get("/fhir/ServiceRequest/" + id + "/_history/2").body);
+    EXPECT_EQ(v2.str("status"), "revoked");
+    EXPECT_EQ(v2.str("authoredOn"), v1.str("authoredOn"));
+    EXPECT_EQ(v2.str("meta.versionId"), "2");
+  }
   EXPECT_EQ(t.str("entry.0.resource.status"), "cancelled");
   EXPECT_EQ(t.str("entry.0.resource.statusReason.coding.0.code"), "revoked-by-referrer");
   Reply again = a.request("PUT", "/fhir/ServiceRequest/" + id, body, {{"Content-Type", "application/fhir+json"}});
@@ -450,6 +461,16 @@ TEST_F(GatewayServerTest, SearchPagesWithNextLinks) {
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(total(a, "/fhir/ServiceRequest?_lastUpdated=gt2000-01-01&_count=0") >= 3, true);
   EXPECT_EQ(total(a, "/fhir/ServiceRequest?_lastUpdated=lt2000-01-01"), 0u);
+  // Paging and filter values are checked, not guessed.
+  EXPECT_EQ(a.get("/fhir/ServiceRequest?_count=many").status, 400);
+  TestClient clinic = client("clinic");
+  EXPECT_EQ(clinic.get("/fhir/AuditEvent?_count=x").status, 400);
+  EXPECT_EQ(clinic.get("/fhir/AuditEvent?_offset=-1").status, 400);
+  EXPECT_EQ(clinic.get("/clinic/referrals?_count=ten").status, 400);
+  EXPECT_EQ(clinic.get("/clinic/referrals?status=lost").status, 400);
+  EXPECT_EQ(clinic.get("/clinic/referrals?status=received&_count=2").status, 200);
+  EXPECT_EQ(Json(clinic.get("/clinic/referrals?_count=2").body).size(""), 2u);
+  EXPECT_EQ(clinic.get("/clinic/deliveries?_offset=1e3").status, 400);
 }
 
 TEST_F(GatewayServerTest, ValidateOperationStoresNothing) {
