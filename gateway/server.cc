@@ -385,7 +385,10 @@ void GatewayServer::start() {
 
 void GatewayServer::stop() {
   if (impl_ && impl_->server) {
-    impl_->server->stopAll(true);
+    // Graceful: no new connections; a request in progress is finished and answered
+    // (Poco takes each connection's lock, held while a request is handled), idle
+    // keep-alive connections are closed.
+    impl_->server->stopAll(false);
     impl_->server.reset();
   }
   if (impl_ && impl_->delivery) impl_->delivery->stop();
