@@ -764,24 +764,49 @@ uint64_t Store::walSyncs() const {
   return walSyncs_;
 }
 
+bool Store::beginBatch(std::vector<std::shared_ptr<Job>>& batch) {
+  try {
+    writer_->exec("BEGIN IMMEDIATE");
+    return true;
+  } catch (...) {
+    for (auto& j : batch) j->error = std::current_exception();
+    std::lock_guard lock(mutex_);
+    failed_ = true;
+    return false;
+  }
+}
+
+void Store::commitBatch(std::vector<std::shared_ptr<Job>>& batch, size_t ok) {
+  try {
+    writer_->exec("COMMIT");
+    std::lock_guard lock(mutex_);
+    ++commits_;
+    committedJobs_ += ok;
+    failed_ = false;
+  } catch (...) {
+    // A failed COMMIT fails every job of the batch.
+    auto error = std::current_exception();
+    try {
+      writer_->exec("ROLLBACK");
+    } catch (...) {
+    }
+    for (auto& j : batch)
+      if (!j->error) j->error = error;
+    std::lock_guard lock(mutex_);
+    failed_ = true;
+  }
+}
+
 void Store::runBatch(std::vector<std::shared_ptr<Job>>& batch) {
   // Optimistic first: every job straight into one transaction, without savepoints (each
   // savepoint copies the pages its job touches). Jobs almost never fail; when one does,
   // the transaction is rolled back and the batch runs again with a savepoint per job, so
   // the failing job is undone alone. Jobs only read and write through the transaction,
   // so running one again after a rollback is safe.
-  sql::Database& db = *writer_;
-  try {
-    db.exec("BEGIN IMMEDIATE");
-  } catch (...) {
-    for (auto& j : batch) j->error = std::current_exception();
-    std::lock_guard lock(mutex_);
-    failed_ = true;
-    return;
-  }
+  if (!beginBatch(batch)) return;
+  std::exception_ptr jobError;
   {
-    WriteTxn txn(db);
-    std::exception_ptr jobError;
+    WriteTxn txn(*writer_);
     for (auto& j : batch) {
       try {
         j->fn(txn);
@@ -790,47 +815,25 @@ void Store::runBatch(std::vector<std::shared_ptr<Job>>& batch) {
         break;
       }
     }
-    if (!jobError) {
-      try {
-        db.exec("COMMIT");
-        std::lock_guard lock(mutex_);
-        ++commits_;
-        committedJobs_ += batch.size();
-        failed_ = false;
-      } catch (...) {
-        auto error = std::current_exception();
-        try {
-          db.exec("ROLLBACK");
-        } catch (...) {
-        }
-        for (auto& j : batch) j->error = error;
-        std::lock_guard lock(mutex_);
-        failed_ = true;
-      }
-      return;
-    }
-    try {
-      db.exec("ROLLBACK");
-    } catch (...) {
-    }
-    if (batch.size() == 1) {
-      batch[0]->error = jobError;
-      return;
-    }
+  }
+  if (!jobError) {
+    commitBatch(batch, batch.size());
+    return;
+  }
+  try {
+    writer_->exec("ROLLBACK");
+  } catch (...) {
+  }
+  if (batch.size() == 1) {
+    batch[0]->error = jobError;
+    return;
   }
   runBatchWithSavepoints(batch);
 }
 
 void Store::runBatchWithSavepoints(std::vector<std::shared_ptr<Job>>& batch) {
+  if (!beginBatch(batch)) return;
   sql::Database& db = *writer_;
-  try {
-    db.exec("BEGIN IMMEDIATE");
-  } catch (...) {
-    for (auto& j : batch) j->error = std::current_exception();
-    std::lock_guard lock(mutex_);
-    failed_ = true;
-    return;
-  }
   WriteTxn txn(db);
   size_t ok = 0;
   bool broken = false;
@@ -856,24 +859,19 @@ void Store::runBatchWithSavepoints(std::vector<std::shared_ptr<Job>>& batch) {
       broken = true;
     }
   }
-  try {
-    if (broken) throw sql::SqliteError("a savepoint failed; the batch is rolled back", SQLITE_ABORT);
-    db.exec("COMMIT");
-    std::lock_guard lock(mutex_);
-    ++commits_;
-    committedJobs_ += ok;
-    failed_ = false;
-  } catch (...) {
-    auto error = std::current_exception();
+  if (broken) {
     try {
       db.exec("ROLLBACK");
     } catch (...) {
     }
+    auto error = std::make_exception_ptr(sql::SqliteError("a savepoint failed; the batch is rolled back", SQLITE_ABORT));
     for (auto& j : batch)
       if (!j->error) j->error = error;
     std::lock_guard lock(mutex_);
     failed_ = true;
+    return;
   }
+  commitBatch(batch, ok);
 }
 
 bool Store::healthy() const {

@@ -281,6 +281,8 @@ class Store {
   void writerLoop();
   void runBatch(std::vector<std::shared_ptr<Job>>& batch);
   void runBatchWithSavepoints(std::vector<std::shared_ptr<Job>>& batch);
+  bool beginBatch(std::vector<std::shared_ptr<Job>>& batch);
+  void commitBatch(std::vector<std::shared_ptr<Job>>& batch, size_t ok);
   std::unique_ptr<sql::Database> openReader();
 
   StoreConfig config_;
