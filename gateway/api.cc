@@ -830,11 +830,11 @@ HttpResponse Api::handleClinic(const HttpRequest& req, std::string_view path) co
         scores += "}";
       }
       scores += "]";
-      r = jsonResponse(201, "{\"questionnaireResponse\":" + o.resource.json + ",\"scores\":" + scores + "}");
+      r = jsonResponse(o.status, "{\"questionnaireResponse\":" + o.resource.json + ",\"scores\":" + scores + "}");
       r.set("Location", s_.config->publicBase + "/QuestionnaireResponse/" + o.resource.id + "/_history/1");
     }
     r.interaction = "clinic-questionnaire-response";
-    r.action = "C";
+    r.action = o.status == 200 ? "R" : "C";
     r.entity = o.resource.id.empty() ? "ServiceRequest/" + id : "QuestionnaireResponse/" + o.resource.id;
     return r;
   }

@@ -756,10 +756,40 @@ Workflow::ResponseOutcome Workflow::addQuestionnaireResponse(const std::string& 
   const auto& push = s_.config->delivery.pushQuestionnaires;
   const bool pushed = std::find(push.begin(), push.end(), questionnaireId) != push.end();
   const std::string qrIdentifierSystem = s_.config->canonicalBase + "/NamingSystem/questionnaire-response-id";
+  // A repeated POST of the same response (same referral, Questionnaire and `authored`
+  // instant, e.g. a retry after a lost answer) returns the stored one: 200, nothing
+  // stored or pushed twice.
+  const std::string authored = str(root, "authored");
+  std::optional<ResourceRecord> existing;
   s_.store->write([&](WriteTxn& txn) {
+    if (!authored.empty() && !canonical.empty()) {
+      if (auto range = instantRange(authored)) {
+        SearchQuery q;
+        q.type = "QuestionnaireResponse";
+        q.count = 1;
+        q.all.push_back({"based-on", {{SearchMatch::Kind::Exact, true, "", "ServiceRequest/" + id}}});
+        q.all.push_back({"questionnaire", {{SearchMatch::Kind::Exact, true, "", canonical}}});
+        SearchMatch at;
+        at.kind = SearchMatch::Kind::Date;
+        at.prefix = "eq";
+        at.lo = range->first;
+        at.hi = range->second;
+        q.all.push_back({"authored", {at}});
+        auto found = txn.search(q);
+        if (!found.resources.empty()) {
+          existing = found.resources.front();
+          return;
+        }
+      }
+    }
     txn.put(w);
     if (pushed) queueDelivery(txn, row->practice, id, toRef(w.record), qrIdentifierSystem, qrId);
   });
+  if (existing) {
+    res.resource = toRef(*existing);
+    res.status = 200;
+    return res;
+  }
   if (pushed) notifyDelivery(row->practice);
   res.resource = toRef(w.record);
   res.status = 201;

@@ -341,6 +341,12 @@ TEST_F(GatewayServerTest, FullTaskLifecycleToCompletedWithQuestionnaireAnswers) 
   EXPECT_EQ(qj.str("questionnaireResponse.basedOn.0.reference"), "ServiceRequest/" + id);
   EXPECT_EQ(qj.str("scores.0.instrument"), "phq-9");
   EXPECT_EQ(qj.str("scores.0.band"), "moderate");
+  // The same response again (a retry): the stored one, 200, not a second response.
+  Reply again = clinic.post("/clinic/referrals/" + id + "/questionnaire-responses",
+                            exampleFile("questionnaireresponse-intake.json"));
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(Json(again.body).str("questionnaireResponse.id"), qj.str("questionnaireResponse.id"));
+  EXPECT_EQ(total(a, "/fhir/QuestionnaireResponse?based-on=ServiceRequest/" + id), 1u);
   Reply done = move("{\"to\": \"completed\"}");
   ASSERT_EQ(done.status, 200) << done.body;
 
