@@ -6,7 +6,8 @@
 #include <Poco/Net/Context.h>
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPRequestHandlerFactory.h>
-#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerResponseImpl.h>
+#include <Poco/Net/HTTPServerSession.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerRequestImpl.h>
@@ -17,6 +18,9 @@
 #include <Poco/Net/SSLManager.h>
 #include <Poco/Net/SecureServerSocket.h>
 #include <Poco/Net/SecureStreamSocket.h>
+#include <Poco/Net/TCPServer.h>
+#include <Poco/Net/TCPServerConnection.h>
+#include <Poco/Net/TCPServerConnectionFactory.h>
 #include <Poco/Net/X509Certificate.h>
 #include <Poco/ThreadPool.h>
 #include <Poco/Util/ServerApplication.h>
@@ -26,6 +30,7 @@
 #include <filesystem>
 #include <iostream>
 #include <mutex>
+#include <set>
 #include <sstream>
 
 #include "fhir/validator.h"
@@ -92,6 +97,10 @@ void logLine(std::string_view level, std::string_view text) {
   std::cerr << line << std::flush;
 }
 
+namespace {
+class Connection;
+}  // namespace
+
 struct GatewayServer::Impl {
   GatewayConfig config;
   std::unique_ptr<fhir::Registry> registry;
@@ -107,8 +116,14 @@ struct GatewayServer::Impl {
   Poco::Net::Context::Ptr context;
   std::unique_ptr<Poco::Net::SecureServerSocket> socket;
   std::unique_ptr<Poco::ThreadPool> pool;
-  std::unique_ptr<Poco::Net::HTTPServer> server;
+  std::unique_ptr<Poco::Net::TCPServer> server;
+  Poco::Net::HTTPServerParams::Ptr params;
   int boundPort = 0;
+
+  // The open connections, for a graceful stop (see GatewayServer::stop).
+  std::mutex connectionsMutex;
+  std::set<Connection*> connections;
+  bool stopping = false;
 
   const Principal* principalFor(const Poco::Net::X509Certificate& cert) const;
   void handle(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp);
@@ -130,29 +145,99 @@ const Principal* GatewayServer::Impl::principalFor(const Poco::Net::X509Certific
 
 namespace {
 
-class Handler : public Poco::Net::HTTPRequestHandler {
+// One HTTP/1.1 connection: its requests one after another (keep-alive), each handed to
+// GatewayServer::Impl::handle. Our own loop instead of Poco's HTTPServerConnection, so
+// that a request that is not valid HTTP gets an OperationOutcome too (Poco answers it
+// with an empty 400), and so that a stop can finish the request in progress.
+class Connection : public Poco::Net::TCPServerConnection {
  public:
-  explicit Handler(GatewayServer::Impl& impl) : impl_(impl) {}
-  void handleRequest(Poco::Net::HTTPServerRequest& req, Poco::Net::HTTPServerResponse& resp) override {
+  Connection(const Poco::Net::StreamSocket& socket, GatewayServer::Impl& impl)
+      : Poco::Net::TCPServerConnection(socket), impl_(impl) {}
+
+  void run() override {
+    {
+      std::lock_guard lock(impl_.connectionsMutex);
+      if (impl_.stopping) return;
+      impl_.connections.insert(this);
+    }
     try {
-      impl_.handle(req, resp);
+      serve();
     } catch (const Poco::Exception& e) {
-      // The connection failed (client gone, timeout): nothing more can be sent.
       logLine("WARN", "connection: " + e.displayText());
     } catch (const std::exception& e) {
-      logLine("ERROR", std::string("request handling failed: ") + e.what());
+      logLine("ERROR", std::string("connection: ") + e.what());
+    }
+    std::lock_guard lock(impl_.connectionsMutex);
+    impl_.connections.erase(this);
+  }
+
+  // Called by a stop: waits for the request in progress (if any) to be answered, then
+  // closes the connection.
+  void finish() {
+    std::lock_guard lock(requestMutex_);
+    stopped_ = true;
+    try {
+      socket().shutdown();
+    } catch (const Poco::Exception&) {
     }
   }
 
  private:
+  void serve() {
+    Poco::Net::HTTPServerParams::Ptr params = impl_.params;
+    Poco::Net::HTTPServerSession session(socket(), params);
+    while (session.hasMoreRequests()) {
+      std::lock_guard lock(requestMutex_);
+      if (stopped_) return;
+      try {
+        Poco::Net::HTTPServerResponseImpl response(session);
+        Poco::Net::HTTPServerRequestImpl request(response, session, params.get());
+        response.setVersion(request.getVersion());
+        response.setKeepAlive(params->getKeepAlive() && request.getKeepAlive() && session.canKeepAlive());
+        response.set("Server", params->getServerName());
+        if (request.getExpectContinue()) response.sendContinue();
+        impl_.handle(request, response);
+        session.setKeepAlive(params->getKeepAlive() && response.getKeepAlive() && session.canKeepAlive());
+      } catch (const Poco::Net::NoMessageException&) {
+        return;  // the client closed the connection between requests
+      } catch (const Poco::Net::MessageException& e) {
+        badRequest(session, e.displayText());
+        return;
+      }
+    }
+  }
+
+  // A request that is not valid HTTP (request line, header syntax or size): 400 with an
+  // OperationOutcome, then the connection is closed.
+  void badRequest(Poco::Net::HTTPServerSession& session, const std::string& why) {
+    HttpResponse r = errorResponse(*impl_.registry, 400, "structure",
+                                   {"Forespørselen er ikke gyldig HTTP/1.1", "The request is not valid HTTP/1.1"},
+                                   clinic::Lang::Nb, fhir::Format::Json);
+    logLine("WARN", "request not valid HTTP: " + why);
+    try {
+      Poco::Net::HTTPServerResponseImpl response(session);
+      response.setVersion(Poco::Net::HTTPMessage::HTTP_1_1);
+      response.setStatus(Poco::Net::HTTPResponse::HTTP_BAD_REQUEST);
+      response.setKeepAlive(false);
+      response.setContentType(r.contentType);
+      response.setContentLength64(static_cast<Poco::Int64>(r.body.size()));
+      response.send().write(r.body.data(), static_cast<std::streamsize>(r.body.size()));
+      session.setKeepAlive(false);
+    } catch (const Poco::Exception&) {
+      // The client is gone.
+    }
+  }
+
   GatewayServer::Impl& impl_;
+  std::mutex requestMutex_;
+  bool stopped_ = false;
 };
 
-class Factory : public Poco::Net::HTTPRequestHandlerFactory {
+class ConnectionFactory : public Poco::Net::TCPServerConnectionFactory {
  public:
-  explicit Factory(GatewayServer::Impl& impl) : impl_(impl) {}
-  Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
-    return new Handler(impl_);
+  explicit ConnectionFactory(GatewayServer::Impl& impl) : impl_(impl) {}
+  Poco::Net::TCPServerConnection* createConnection(const Poco::Net::StreamSocket& socket) override {
+    return new Connection(socket, impl_);
   }
 
  private:
@@ -372,8 +457,12 @@ std::unique_ptr<GatewayServer> GatewayServer::create(const GatewayConfig& cfg, s
   params->setServerName("hoa-fhir-gateway");
   params->setSoftwareVersion("hoa-fhir-gateway/0.1.0");
   impl->pool = std::make_unique<Poco::ThreadPool>(2, c.maxThreads + 4, 60);
+  impl->params = params;
   Impl& ref = *impl;
-  impl->server = std::make_unique<Poco::Net::HTTPServer>(new Factory(ref), *impl->pool, *impl->socket, params);
+  // Shared: the TCPServer and the connections (through impl->params) hold the same
+  // reference-counted parameters.
+  impl->server = std::make_unique<Poco::Net::TCPServer>(new ConnectionFactory(ref), *impl->pool, *impl->socket,
+                                                        Poco::Net::TCPServerParams::Ptr(params, true));
   return std::unique_ptr<GatewayServer>(new GatewayServer(std::move(impl)));
 }
 
@@ -385,10 +474,17 @@ void GatewayServer::start() {
 
 void GatewayServer::stop() {
   if (impl_ && impl_->server) {
-    // Graceful: no new connections; a request in progress is finished and answered
-    // (Poco takes each connection's lock, held while a request is handled), idle
-    // keep-alive connections are closed.
-    impl_->server->stopAll(false);
+    // Graceful: no new connections; a request in progress is finished and answered,
+    // idle keep-alive connections are closed; then every connection thread has ended.
+    impl_->server->stop();
+    {
+      std::lock_guard lock(impl_->connectionsMutex);
+      impl_->stopping = true;
+      // A connection takes connectionsMutex only outside its request lock, so waiting
+      // here for a request to finish cannot deadlock.
+      for (Connection* c : impl_->connections) c->finish();
+    }
+    impl_->pool->joinAll();
     impl_->server.reset();
   }
   if (impl_ && impl_->delivery) impl_->delivery->stop();

@@ -3,6 +3,7 @@
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
 #include <Poco/Net/HTTPSClientSession.h>
+#include <Poco/Net/SecureStreamSocket.h>
 #include <Poco/StreamCopier.h>
 
 #include <atomic>
@@ -46,6 +47,25 @@ Reply TestClient::request(const std::string& method, const std::string& path, co
     r.headers[lk] = v;
   }
   return r;
+}
+
+std::string TestClient::raw(const std::string& bytes) const {
+  Poco::Net::SecureStreamSocket socket(Poco::Net::SocketAddress("127.0.0.1", static_cast<Poco::UInt16>(port_)), "localhost",
+                                       context_);
+  socket.setReceiveTimeout(Poco::Timespan(10, 0));
+  socket.sendBytes(bytes.data(), static_cast<int>(bytes.size()));
+  std::string out;
+  char buf[4096];
+  try {
+    for (;;) {
+      int n = socket.receiveBytes(buf, sizeof buf);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+  } catch (const Poco::Exception&) {
+    // timeout or reset: return what came
+  }
+  return out;
 }
 
 TestServer* TestServer::instance(std::string& why) {

@@ -35,6 +35,9 @@ class TestClient {
     headers["Content-Type"] = contentType;
     return request("POST", path, body, headers);
   }
+  // Sends `bytes` as they are over a TLS connection and returns all the server sends
+  // back until it closes the connection (or 10 s pass).
+  std::string raw(const std::string& bytes) const;
 
  private:
   int port_;

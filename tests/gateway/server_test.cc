@@ -273,6 +273,23 @@ TEST_F(GatewayServerTest, ContentNegotiationErrors) {
   EXPECT_EQ(tooLarge.status, 413);
 }
 
+TEST_F(GatewayServerTest, RequestsThatAreNotValidHttpGetAnOperationOutcome) {
+  TestClient a = client("referrer-a");
+  for (const std::string& bad : {std::string("GET /fhir/metadata COFFEE/1.0\r\nHost: localhost\r\n\r\n"),
+                                 std::string("GET /fhir/metadata HTTP/1.1\r\nHost: localhost\r\nX-Long: ") +
+                                     std::string(20000, 'x') + "\r\n\r\n"}) {
+    std::string answer = a.raw(bad);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer.substr(0, 200);
+    EXPECT_NE(answer.find("application/fhir+json"), std::string::npos) << answer.substr(0, 400);
+    EXPECT_NE(answer.find("\"resourceType\":\"OperationOutcome\""), std::string::npos) << answer.substr(0, 400);
+  }
+  // Valid HTTP on a raw connection still works (the loop serves keep-alive requests).
+  std::string ok = a.raw("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\nGET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+  size_t first = ok.find("HTTP/1.1 200");
+  ASSERT_NE(first, std::string::npos) << ok;
+  EXPECT_NE(ok.find("HTTP/1.1 200", first + 1), std::string::npos) << ok;
+}
+
 TEST_F(GatewayServerTest, ReadVreadHistoryAndConditionalRead) {
   TestClient a = client("referrer-a");
   const std::string id = createReferral();
