@@ -53,46 +53,26 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
+source "$SRC/tests/lib/gateway_test_lib.sh"
 
-usage() { echo "usage: $0 BUILD_DIR [--rounds N] [--referrals R]" >&2; exit 2; }
-(($# >= 1)) || usage
-BUILD_DIR=$(cd "$1" && pwd)
-shift
 ROUNDS=6
 REFERRALS=20
-while (($#)); do
-  case $1 in
-    --rounds) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || usage; ROUNDS=$2; shift 2 ;;
-    --referrals) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || usage; REFERRALS=$2; shift 2 ;;
-    *) usage ;;
-  esac
-done
-BIN=$BUILD_DIR/gateway/fhir-gateway
+gw_parse_args "BUILD_DIR [--rounds N] [--referrals R]" --rounds=ROUNDS --referrals=REFERRALS -- "$@"
+gw_set_paths
 MOCK=$BUILD_DIR/tests/hoa-mock-referrer
-BASE_CONFIG=$SRC/gateway/config/development.json
-EXAMPLES=$SRC/mappings/package/examples
-CERT_SCRIPT=$SRC/certs/make-dev-certs.sh
+BASE_CONFIG=$DEV_CONFIG
 READY_TIMEOUT=${HOA_CRASH_READY_TIMEOUT:-120}
 DELIVERY_TIMEOUT=${HOA_CRASH_DELIVERY_TIMEOUT:-180}
 
-for tool in curl openssl; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "SKIP: $tool is not installed; the kill -9 delivery test needs curl and openssl" >&2
-    exit 77
-  fi
-done
-command -v python3 >/dev/null 2>&1 || { echo "FAIL: python3 is needed to read the JSON answers" >&2; exit 1; }
-[[ -x $BIN ]] || { echo "FAIL: no gateway binary at $BIN (build the fhir-gateway target)" >&2; exit 1; }
+gw_require_tools "the kill -9 delivery test"
 [[ -x $MOCK ]] || { echo "FAIL: no mock referrer at $MOCK (build the hoa-mock-referrer target)" >&2; exit 1; }
-[[ -f $BASE_CONFIG ]] || { echo "FAIL: no configuration at $BASE_CONFIG" >&2; exit 1; }
-for f in referral-rest-create.json referral-transaction.json referral-message.json questionnaireresponse-intake.json; do
-  [[ -f $EXAMPLES/$f ]] || { echo "FAIL: $EXAMPLES/$f is missing" >&2; exit 1; }
-done
+gw_require_config "$BASE_CONFIG"
+gw_require_examples referral-rest-create.json referral-transaction.json referral-message.json questionnaireresponse-intake.json
 
 SEED=${HOA_CRASH_SEED:-$(( $(date +%s%N) % 32768 ))}
 RANDOM=$SEED
 STARTED=$(date +%s)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/hoa-crash-dlv.XXXXXX")
+gw_make_work hoa-crash-dlv
 DATA=$WORK/data
 CONFIG=$WORK/gateway.json
 SERVER_PID=
@@ -108,63 +88,16 @@ RELAY_PORT=
 RELAY_LOG=$WORK/relay.log
 RELAY_DELAY_MS=50
 
-stop_pid() {  # stop_pid PID: SIGTERM, then SIGKILL after 15 s; sets STOP_RC
-  local pid=$1 i
-  STOP_RC=
-  [[ -n $pid ]] || return 0
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 150; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  STOP_RC=0
-  wait "$pid" 2>/dev/null || STOP_RC=$?
-}
-stop_server() { stop_pid "$SERVER_PID"; SERVER_PID=; }
-
-cleanup() {
-  local rc=$?
-  trap - EXIT
+# The exit trap (gw_cleanup) stops the driver before the gateway, the relay and the mock after it.
+cleanup_before_server() {
   if [[ -n $DRIVER_PID ]]; then kill -TERM "$DRIVER_PID" 2>/dev/null || true; wait "$DRIVER_PID" 2>/dev/null || true; fi
-  stop_server || true
-  stop_pid "$RELAY_PID" || true
-  stop_pid "$MOCK_PID" || true
-  if ((rc != 0)) && [[ -z $VERIFIED && -n $LOG && -f $LOG ]]; then
-    echo "--- gateway log $(basename "$LOG") (last 30 lines) ---" >&2
-    tail -n 30 "$LOG" >&2 || true
-  fi
-  if [[ ${HOA_CRASH_KEEP:-} == 1 ]]; then
-    echo "kept $WORK" >&2
-  else
-    rm -rf "$WORK"
-  fi
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-PASSES=0
-FAILS=0
-FAILED=()
-pass() { echo "PASS: $*"; PASSES=$((PASSES + 1)); }
-fail() {
-  echo "FAIL: $*"
-  FAILS=$((FAILS + 1))
-  FAILED+=("$*")
+cleanup_after_server() {
+  gw_stop_pid "$RELAY_PID" || true
+  gw_stop_pid "$MOCK_PID" || true
 }
-# collect FILE: prints a python3 part's output without its CHECKS line and adds its counts.
-collect() {
-  local vp vf
-  grep -v '^CHECKS \|^SUMMARY ' "$1" || true
-  read -r _ vp vf < <(grep '^CHECKS ' "$1" || echo "CHECKS 0 1")
-  PASSES=$((PASSES + vp))
-  FAILS=$((FAILS + vf))
-  ((vf == 0)) || FAILED+=("$2: $vf check(s) failed (above)")
-}
+GW_KEEP_VAR=HOA_CRASH_KEEP
+gw_install_traps
 
 # --- python3: configuration, the lifecycle driver, and the final verification -----------------
 cat >"$WORK/crash.py" <<'PY'
@@ -501,12 +434,7 @@ def relay(port, upstream, delay_ms):
 
 
 cmd = sys.argv[1]
-if cmd == "freeport":
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    print(s.getsockname()[1])
-    s.close()
-elif cmd == "relay":  # relay PORT UPSTREAM_PORT DELAY_MS
+if cmd == "relay":  # relay PORT UPSTREAM_PORT DELAY_MS
     relay(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]))
 elif cmd == "config":  # config BASE OUT MOCK_URL CERTS
     c = json.load(open(sys.argv[2]))
@@ -544,90 +472,34 @@ elif cmd == "verify":  # verify PORT CERTS RUN COUNT DUMP
 else:
     raise SystemExit("unknown command " + cmd)
 PY
-PY=$(python3 -c 'import sys; print(sys.executable)')
+gw_find_python
 fx() { "$PY" "$WORK/crash.py" "$@"; }
 
 # --- certificates ------------------------------------------------------------------------------
-if [[ -n ${HOA_TEST_CERTS_DIR:-} ]]; then
-  CERTS=$(cd "$HOA_TEST_CERTS_DIR" && pwd)
-else
-  [[ -f $CERT_SCRIPT ]] || { echo "FAIL: $CERT_SCRIPT is missing" >&2; exit 1; }
-  CERTS=$WORK/certs
-  if ! bash "$CERT_SCRIPT" "$CERTS" >"$WORK/certs.log" 2>&1; then
-    echo "FAIL: certs/make-dev-certs.sh failed:" >&2
-    cat "$WORK/certs.log" >&2
-    exit 1
-  fi
-fi
-for f in ca.crt server.crt server.key referrer-a.crt referrer-a.key clinic.crt clinic.key; do
-  [[ -f $CERTS/$f ]] || { echo "FAIL: certificate file $CERTS/$f is missing" >&2; exit 1; }
-done
+gw_setup_certs --absolute ca.crt server.crt server.key referrer-a.crt referrer-a.key clinic.crt clinic.key
 
 # curl_as WHO PORT PATH: the answer's body on stdout; fails without a 2xx.
-curl_as() {
-  curl -sS -f --max-time 30 --connect-timeout 5 --resolve "localhost:$2:127.0.0.1" --cacert "$CERTS/ca.crt" \
-    --cert "$CERTS/$1.crt" --key "$CERTS/$1.key" "https://localhost:$2$3"
-}
+curl_as() { gw_curl "$1" "$2" "$3" -f --max-time 30 --connect-timeout 5; }
 
-# --- the mock referrer -------------------------------------------------------------------------
+# --- the mock referrer, the relay, the gateway ---------------------------------------------------
+# Each ready once its log says so and GET /_dump (as clinic) through its port succeeds
+# (gw_start_helper); the gateway: gw_start_server NAME (log $WORK/gateway-NAME.log, ready when
+# GET /readyz answers 200 within READY_TIMEOUT seconds).
 start_mock() {
-  local attempt i
-  for attempt in 1 2 3 4 5; do
-    MOCK_PORT=$(fx freeport)
-    "$MOCK" --port "$MOCK_PORT" --certs "$CERTS" --fail-every 5 >>"$MOCK_LOG" 2>&1 &
-    MOCK_PID=$!
-    for ((i = 0; i < 200; i++)); do
-      kill -0 "$MOCK_PID" 2>/dev/null || break
-      if grep -qs "listening on" "$MOCK_LOG" && curl_as clinic "$MOCK_PORT" /_dump >/dev/null 2>&1; then return 0; fi
-      sleep 0.05
-    done
-    stop_pid "$MOCK_PID"
-    MOCK_PID=
-  done
-  return 1
+  gw_start_helper MOCK_PID MOCK_PORT "$MOCK_LOG" "listening on" "$MOCK" --port PORT --certs "$CERTS" --fail-every 5
 }
 
 # The relay (python3) between the gateway and the mock: every answer held RELAY_DELAY_MS.
 start_relay() {
-  local attempt i
-  for attempt in 1 2 3 4 5; do
-    RELAY_PORT=$(fx freeport)
-    "$PY" "$WORK/crash.py" relay "$RELAY_PORT" "$MOCK_PORT" "$RELAY_DELAY_MS" >>"$RELAY_LOG" 2>&1 &
-    RELAY_PID=$!
-    for ((i = 0; i < 200; i++)); do
-      kill -0 "$RELAY_PID" 2>/dev/null || break
-      if grep -qs "relay listening" "$RELAY_LOG" && curl_as clinic "$RELAY_PORT" /_dump >/dev/null 2>&1; then return 0; fi
-      sleep 0.05
-    done
-    stop_pid "$RELAY_PID"
-    RELAY_PID=
-  done
-  return 1
+  gw_start_helper RELAY_PID RELAY_PORT "$RELAY_LOG" "relay listening" \
+    "$PY" "$WORK/crash.py" relay PORT "$MOCK_PORT" "$RELAY_DELAY_MS"
 }
-
-# start_server NAME: starts the gateway on a free port (log $WORK/gateway-NAME.log) and waits
-# for /readyz 200 within READY_TIMEOUT seconds; sets READY_MS.
-start_server() {
-  local attempt t0 deadline
-  LOG=$WORK/gateway-$1.log
-  for attempt in 1 2 3 4 5; do
-    PORT=$(fx freeport)
-    t0=$(date +%s%N)
-    deadline=$(($(date +%s) + READY_TIMEOUT))
-    "$BIN" serve --config "$CONFIG" --port "$PORT" --data-dir "$DATA" --certs "$CERTS" >>"$LOG" 2>&1 &
-    SERVER_PID=$!
-    while (($(date +%s) < deadline)); do
-      kill -0 "$SERVER_PID" 2>/dev/null || break
-      if grep -qs "listening on https://" "$LOG" && curl_as clinic "$PORT" /readyz >/dev/null 2>&1; then
-        READY_MS=$((($(date +%s%N) - t0) / 1000000))
-        return 0
-      fi
-      sleep 0.05
-    done
-    stop_server
-    grep -qi "already in use" "$LOG" || return 1
-  done
-  return 1
+# helper_failed NAME LOGFILE TEXT: shows LOGFILE (titled "NAME log"), FAIL TEXT and exit 1.
+helper_failed() {
+  echo "--- $1 log ---" >&2
+  cat "$2" >&2 || true
+  fail "$3"
+  exit 1
 }
 
 # recovered_in LOG: how many in-flight events the gateway recovered at its start
@@ -639,19 +511,9 @@ echo "gateway: $BIN"
 echo "mock referrer: $MOCK"
 echo "work folder: $WORK"
 echo "rounds: $ROUNDS, referrals: $REFERRALS, seed: $SEED (HOA_CRASH_SEED)"
-if ! start_mock; then
-  echo "--- mock log ---" >&2
-  cat "$MOCK_LOG" >&2 || true
-  fail "the mock referrer did not start"
-  exit 1
-fi
+start_mock || helper_failed mock "$MOCK_LOG" "the mock referrer did not start"
 echo "mock referrer listening on https://localhost:$MOCK_PORT/fhir (pid $MOCK_PID, every 5th request 503)"
-if ! start_relay; then
-  echo "--- relay log ---" >&2
-  cat "$RELAY_LOG" >&2 || true
-  fail "the relay to the mock referrer did not start"
-  exit 1
-fi
+start_relay || helper_failed relay "$RELAY_LOG" "the relay to the mock referrer did not start"
 MOCK_URL=https://localhost:$RELAY_PORT/fhir
 fx config "$BASE_CONFIG" "$CONFIG" "$MOCK_URL" "$CERTS"
 echo "the gateway delivers to $MOCK_URL (a relay to the mock, answers held ${RELAY_DELAY_MS} ms)"
@@ -664,12 +526,7 @@ READY_TIMES=()
 RECOVERED=0
 DRIVER_GONE=0
 for ((round = 1; round <= ROUNDS; round++)); do
-  if ! start_server "round$round"; then
-    fail "round $round: the gateway did not become ready within ${READY_TIMEOUT} s"
-    exit 1
-  fi
-  READY_TIMES+=("$READY_MS")
-  pass "round $round: gateway ready in ${READY_MS} ms (pid $SERVER_PID, port $PORT)"
+  gw_start_ready "round$round" "round $round" --with-pid
   "$PY" "$WORK/crash.py" drive "$PORT" "$CERTS" "$EXAMPLES" "$RUN" "$REFERRALS" "$PACE_MS" "$((SEED * 100 + round))" >"$WORK/driver-$round.out" 2>&1 &
   DRIVER_PID=$!
   for ((i = 0; i < 600; i++)); do  # the kill comes 0.5-2 s after the driver's first answer
@@ -678,16 +535,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
     sleep 0.05
   done
   delay_ms=$((500 + RANDOM % 1501))
-  sleep "$((delay_ms / 1000)).$(printf '%03d' $((delay_ms % 1000)))"
-  kill -KILL "$SERVER_PID" 2>/dev/null || true
-  grc=0
-  wait "$SERVER_PID" 2>/dev/null || grc=$?
-  SERVER_PID=
-  # 137: our SIGKILL; anything else: it had ended by itself (a crash, a sanitizer report).
-  if ((grc != 137)); then
-    fail "round $round: the gateway ended by itself before the kill (exit status $grc); its log ends:"
-    tail -n 20 "$LOG" | sed 's/^/      | /'
-  fi
+  gw_sleep_ms "$delay_ms"
+  gw_kill9_server "$round"
   drc=0
   wait "$DRIVER_PID" || drc=$?
   DRIVER_PID=
@@ -703,12 +552,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 done
 
 # --- finish the lifecycle, drain the outbox, verify --------------------------------------------
-if ! start_server final; then
-  fail "final restart: the gateway did not become ready within ${READY_TIMEOUT} s"
-  exit 1
-fi
-READY_TIMES+=("$READY_MS")
-pass "final restart: gateway ready in ${READY_MS} ms"
+gw_start_ready final "final restart"
 n=$(recovered_in "$LOG")
 RECOVERED=$((RECOVERED + n))
 drc=0
@@ -734,18 +578,17 @@ else
 fi
 if curl_as clinic "$MOCK_PORT" /_dump >"$WORK/dump.json"; then
   fx verify "$PORT" "$CERTS" "$RUN" "$REFERRALS" "$WORK/dump.json" >"$WORK/verify.out" 2>&1 || true
-  collect "$WORK/verify.out" verification
+  gw_collect_checks "$WORK/verify.out" verification
   read -r _ n_ref n_events n_attempts n_resends < <(grep '^SUMMARY ' "$WORK/verify.out" || echo "SUMMARY ? ? ? ?")
 else
   fail "GET /_dump from the mock referrer"
   n_ref='?' n_events='?' n_attempts='?' n_resends='?'
 fi
 stop_server
-if [[ $STOP_RC == 0 ]]; then pass "the gateway stops on SIGTERM with exit status 0"; else fail "the gateway's exit status on SIGTERM: $STOP_RC"; fi
+if [[ $SERVER_RC == 0 ]]; then pass "the gateway stops on SIGTERM with exit status 0"; else fail "the gateway's exit status on SIGTERM: $SERVER_RC"; fi
 VERIFIED=1
 
-max_ready=0
-for t in "${READY_TIMES[@]}"; do ((t > max_ready)) && max_ready=$t; done
+max_ready=$(gw_max_ready_ms)
 ELAPSED=$(($(date +%s) - STARTED))
 echo
 echo "kill -9 delivery: $ROUNDS rounds ($ROUNDS kills, $DRIVER_GONE of them cut the driver off), seed $SEED"
@@ -753,9 +596,4 @@ echo "  referrals: $n_ref completed; outbox events: $n_events delivered after $n
 echo "  in-flight events recovered at restarts: $RECOVERED (after $ROUNDS kills); repeated deliveries absorbed by the referrer: $n_resends"
 echo "  slowest restart to ready: ${max_ready} ms"
 echo "  checks: $PASSES passed, $FAILS failed in ${ELAPSED} s"
-if ((FAILS > 0)); then
-  printf '  failed: %s\n' "${FAILED[@]}"
-  echo "RESULT: FAIL"
-  exit 1
-fi
-echo "RESULT: PASS"
+gw_finish

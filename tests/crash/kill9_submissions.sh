@@ -45,43 +45,23 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
+source "$SRC/tests/lib/gateway_test_lib.sh"
 
-usage() { echo "usage: $0 BUILD_DIR [--rounds N] [--clients C]" >&2; exit 2; }
-(($# >= 1)) || usage
-BUILD_DIR=$(cd "$1" && pwd)
-shift
 ROUNDS=10
 CLIENTS=4
-while (($#)); do
-  case $1 in
-    --rounds) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || usage; ROUNDS=$2; shift 2 ;;
-    --clients) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || usage; CLIENTS=$2; shift 2 ;;
-    *) usage ;;
-  esac
-done
-BIN=$BUILD_DIR/gateway/fhir-gateway
-CONFIG=$SRC/gateway/config/development.json
-EXAMPLES=$SRC/mappings/package/examples
-CERT_SCRIPT=$SRC/certs/make-dev-certs.sh
+gw_parse_args "BUILD_DIR [--rounds N] [--clients C]" --rounds=ROUNDS --clients=CLIENTS -- "$@"
+gw_set_paths
+CONFIG=$DEV_CONFIG
 READY_TIMEOUT=${HOA_CRASH_READY_TIMEOUT:-120}
 
-for tool in curl openssl; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "SKIP: $tool is not installed; the kill -9 submission test needs curl and openssl" >&2
-    exit 77
-  fi
-done
-command -v python3 >/dev/null 2>&1 || { echo "FAIL: python3 is needed to read the JSON answers" >&2; exit 1; }
-[[ -x $BIN ]] || { echo "FAIL: no gateway binary at $BIN (build the fhir-gateway target)" >&2; exit 1; }
-[[ -f $CONFIG ]] || { echo "FAIL: no configuration at $CONFIG" >&2; exit 1; }
-for form in rest-create transaction message; do
-  [[ -f $EXAMPLES/referral-$form.json ]] || { echo "FAIL: $EXAMPLES/referral-$form.json is missing" >&2; exit 1; }
-done
+gw_require_tools "the kill -9 submission test"
+gw_require_config "$CONFIG"
+gw_require_examples referral-rest-create.json referral-transaction.json referral-message.json
 
 SEED=${HOA_CRASH_SEED:-$(( $(date +%s%N) % 32768 ))}
 RANDOM=$SEED
 STARTED=$(date +%s)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/hoa-crash-sub.XXXXXX")
+gw_make_work hoa-crash-sub
 DATA=$WORK/data
 RESULTS=$WORK/results   # one log per client: IDENT FORM KIND STATUS CURL_RC ROUND ANSWER-FILE-PREFIX
 ANSWERS=$WORK/answers
@@ -99,59 +79,20 @@ kill_submitters() {
   SUBMITTER_PIDS=()
 }
 
-stop_server() {
-  # SIGTERM, then SIGKILL after 15 s; sets SERVER_RC.
-  SERVER_RC=
-  [[ -n $SERVER_PID ]] || return 0
-  if kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    local i
-    for ((i = 0; i < 150; i++)); do
-      kill -0 "$SERVER_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-  fi
-  SERVER_RC=0
-  wait "$SERVER_PID" 2>/dev/null || SERVER_RC=$?
-  SERVER_PID=
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT
+# The exit trap (gw_cleanup) stops the submitters first.
+cleanup_before_server() {
   touch "$STOP" 2>/dev/null || true
   kill_submitters || true
-  stop_server || true
-  if ((rc != 0)) && [[ -z $VERIFIED && -n $LOG && -f $LOG ]]; then
-    echo "--- gateway log $(basename "$LOG") (last 30 lines) ---" >&2
-    tail -n 30 "$LOG" >&2 || true
-  fi
-  if [[ ${HOA_CRASH_KEEP:-} == 1 ]]; then
-    echo "kept $WORK" >&2
-  else
-    rm -rf "$WORK"
-  fi
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+GW_KEEP_VAR=HOA_CRASH_KEEP
+gw_install_traps
 
-PASSES=0
-FAILS=0
-FAILED=()
-pass() { echo "PASS: $*"; PASSES=$((PASSES + 1)); }
-fail() {
-  echo "FAIL: $*"
-  FAILS=$((FAILS + 1))
-  FAILED+=("$*")
-}
-
-# --- python3: free ports, a keep-alive HTTPS client, and the final verification ------------
+# --- python3: a keep-alive HTTPS client and the final verification --------------------------
+gw_write_python_lib
 cat >"$WORK/crash.py" <<'PY'
-import glob, http.client, json, os, re, socket, ssl, sys, urllib.parse
+import glob, http.client, json, os, ssl, sys, urllib.parse
 import xml.etree.ElementTree as ET
+from gateway_answers import srid_json
 
 SYS = "https://ehr.example.no/fhir/NamingSystem/referral-id"
 
@@ -182,31 +123,13 @@ class Client:
                     raise
 
 
-def tail_id(ref, typ="ServiceRequest"):
-    m = re.search(typ + r"/([A-Za-z0-9.\-]{1,64})", ref or "")
-    return m.group(1) if m else ""
-
-
 def srid(path):
     """The ServiceRequest id in a submission's answer (JSON, any transport form); '' if none."""
     try:
         d = json.load(open(path, "rb"))
     except Exception:
         return ""
-    rt = d.get("resourceType")
-    if rt == "ServiceRequest":
-        return d.get("id", "")
-    if rt == "Bundle" and d.get("type") == "transaction-response":
-        for e in d.get("entry", []):
-            loc = e.get("response", {}).get("location", "")
-            if loc.startswith("ServiceRequest/"):
-                return tail_id(loc)
-    if rt == "Bundle" and d.get("type") == "message":
-        for e in d.get("entry", []):
-            r = e.get("resource", {})
-            if r.get("resourceType") == "Task":
-                return tail_id(r.get("focus", {}).get("reference", ""))
-    return ""
+    return srid_json(d)
 
 
 def header(path, name):
@@ -383,12 +306,7 @@ def verify(port, certs, results, run):
 
 
 cmd = sys.argv[1]
-if cmd == "freeport":
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    print(s.getsockname()[1])
-    s.close()
-elif cmd == "totals":  # totals PORT CERTS: ServiceRequest total/Task total/clinic list length
+if cmd == "totals":  # totals PORT CERTS: ServiceRequest total/Task total/clinic list length
     try:
         print(totals(int(sys.argv[2]), sys.argv[3]))
     except Exception as e:
@@ -404,57 +322,14 @@ elif cmd == "verify":  # verify PORT CERTS RESULTS-DIR RUN
 else:
     raise SystemExit("unknown command " + cmd)
 PY
-PY=$(python3 -c 'import sys; print(sys.executable)')
+gw_find_python
 fx() { "$PY" "$WORK/crash.py" "$@"; }
 
 # --- certificates ------------------------------------------------------------------------------
-if [[ -n ${HOA_TEST_CERTS_DIR:-} ]]; then
-  CERTS=$HOA_TEST_CERTS_DIR
-else
-  [[ -f $CERT_SCRIPT ]] || { echo "FAIL: $CERT_SCRIPT is missing" >&2; exit 1; }
-  CERTS=$WORK/certs
-  if ! bash "$CERT_SCRIPT" "$CERTS" >"$WORK/certs.log" 2>&1; then
-    echo "FAIL: certs/make-dev-certs.sh failed:" >&2
-    cat "$WORK/certs.log" >&2
-    exit 1
-  fi
-fi
-for f in ca.crt server.crt server.key referrer-a.crt referrer-a.key clinic.crt clinic.key; do
-  [[ -f $CERTS/$f ]] || { echo "FAIL: certificate file $CERTS/$f is missing" >&2; exit 1; }
-done
+gw_setup_certs ca.crt server.crt server.key referrer-a.crt referrer-a.key clinic.crt clinic.key
 
-# ready_status: HTTP status of GET /readyz (000 when no answer)
-ready_status() {
-  curl -sS -o /dev/null -w '%{http_code}' --max-time 10 --connect-timeout 2 --resolve "localhost:$PORT:127.0.0.1" \
-    --cacert "$CERTS/ca.crt" --cert "$CERTS/clinic.crt" --key "$CERTS/clinic.key" \
-    "https://localhost:$PORT/readyz" 2>/dev/null || true
-}
-
-# start_server NAME: starts the gateway on a free port (log $WORK/gateway-NAME.log) and waits
-# for /readyz 200 within READY_TIMEOUT seconds; sets READY_MS.
-start_server() {
-  local attempt t0 deadline
-  LOG=$WORK/gateway-$1.log
-  for attempt in 1 2 3 4 5; do
-    PORT=$(fx freeport)
-    t0=$(date +%s%N)
-    deadline=$(($(date +%s) + READY_TIMEOUT))
-    "$BIN" serve --config "$CONFIG" --port "$PORT" --data-dir "$DATA" --certs "$CERTS" >>"$LOG" 2>&1 &
-    SERVER_PID=$!
-    while (($(date +%s) < deadline)); do
-      kill -0 "$SERVER_PID" 2>/dev/null || break
-      if grep -qs "listening on https://" "$LOG" && [[ $(ready_status) == 200 ]]; then
-        READY_MS=$((($(date +%s%N) - t0) / 1000000))
-        return 0
-      fi
-      sleep 0.05
-    done
-    stop_server
-    # Another process took the port between choosing and binding it: try another one.
-    grep -qi "already in use" "$LOG" || return 1
-  done
-  return 1
-}
+# The gateway: gw_start_server NAME (log $WORK/gateway-NAME.log; ready when GET /readyz
+# answers 200 within READY_TIMEOUT seconds).
 
 # submitter CLIENT ROUND: submits until $STOP exists; appends to $RESULTS/cCLIENT.log.
 submitter() {
@@ -492,10 +367,9 @@ submitter() {
     ans=$ANSWERS/$ident.$round.$c.$i
     rc=0
     status=$(sed "s/REF-2026-000123/$ident/g" "$EXAMPLES/referral-$form.json" |
-      curl -sS --max-time 60 --connect-timeout 5 --resolve "localhost:$PORT:127.0.0.1" \
-        --cacert "$CERTS/ca.crt" --cert "$CERTS/referrer-a.crt" --key "$CERTS/referrer-a.key" \
+      gw_curl referrer-a "$PORT" "$path" --max-time 60 --connect-timeout 5 \
         -X POST -H 'Content-Type: application/fhir+json' --data-binary @- \
-        -o "$ans.body" -D "$ans.headers" -w '%{http_code}' "https://localhost:$PORT$path" 2>"$ans.err") || rc=$?
+        -o "$ans.body" -D "$ans.headers" -w '%{http_code}' 2>"$ans.err") || rc=$?
     [[ -n $status ]] || status=000
     echo "$ident $form $kind $status $rc $round $ans" >>"$out"
     if [[ $status == 2* ]]; then
@@ -516,12 +390,7 @@ READY_TIMES=()
 KILLED=0
 for ((round = 1; round <= ROUNDS; round++)); do
   rm -f "$STOP"
-  if ! start_server "round$round"; then
-    fail "round $round: the gateway did not become ready within ${READY_TIMEOUT} s"
-    exit 1
-  fi
-  READY_TIMES+=("$READY_MS")
-  pass "round $round: gateway ready in ${READY_MS} ms (pid $SERVER_PID, port $PORT)"
+  gw_start_ready "round$round" "round $round" --with-pid
   if ((round > 1)); then
     t=$(fx totals "$PORT" "$CERTS")
     if [[ $t =~ ^([0-9]+)/([0-9]+)/([0-9]+)$ && ${BASH_REMATCH[1]} == "${BASH_REMATCH[2]}" && ${BASH_REMATCH[1]} == "${BASH_REMATCH[3]}" ]]; then
@@ -535,18 +404,9 @@ for ((round = 1; round <= ROUNDS; round++)); do
     SUBMITTER_PIDS+=($!)
   done
   delay_ms=$((500 + RANDOM % 1501))
-  sleep "$((delay_ms / 1000)).$(printf '%03d' $((delay_ms % 1000)))"
+  gw_sleep_ms "$delay_ms"
   before=$(cat "$RESULTS"/*.log 2>/dev/null | wc -l)
-  kill -KILL "$SERVER_PID" 2>/dev/null || true
-  touch "$STOP"
-  grc=0
-  wait "$SERVER_PID" 2>/dev/null || grc=$?
-  SERVER_PID=
-  # 137: our SIGKILL; anything else: it had ended by itself (a crash, a sanitizer report).
-  if ((grc != 137)); then
-    fail "round $round: the gateway ended by itself before the kill (exit status $grc); its log ends:"
-    tail -n 20 "$LOG" | sed 's/^/      | /'
-  fi
+  gw_kill9_server "$round" touch "$STOP"  # the submitters stop right after the kill
   KILLED=$((KILLED + 1))
   for p in "${SUBMITTER_PIDS[@]}"; do wait "$p" || true; done
   SUBMITTER_PIDS=()
@@ -557,27 +417,17 @@ done
 
 # --- final verification ----------------------------------------------------------------------
 rm -f "$STOP"
-if ! start_server final; then
-  fail "final restart: the gateway did not become ready within ${READY_TIMEOUT} s"
-  exit 1
-fi
-READY_TIMES+=("$READY_MS")
-pass "final restart: gateway ready in ${READY_MS} ms"
+gw_start_ready final "final restart"
 echo "== verification"
 fx verify "$PORT" "$CERTS" "$RESULTS" "$RUN" >"$WORK/verify.out" 2>&1 || true
-grep -v '^SUMMARY \|^CHECKS ' "$WORK/verify.out" || true
-read -r _ vp vf < <(grep '^CHECKS ' "$WORK/verify.out" || echo "CHECKS 0 1")
-PASSES=$((PASSES + vp))
-FAILS=$((FAILS + vf))
-((vf == 0)) || FAILED+=("verification: $vf check(s) failed (above)")
+gw_collect_checks "$WORK/verify.out" verification
 SUMMARY=$(grep '^SUMMARY ' "$WORK/verify.out" || echo "SUMMARY 0 0 0 0 0 0 0")
 read -r _ n_sub n_ids n_acked n_stored_unanswered n_absent n_resub n_cut <<<"$SUMMARY"
 
 stop_server
 if [[ $SERVER_RC == 0 ]]; then pass "the gateway stops on SIGTERM with exit status 0"; else fail "the gateway's exit status on SIGTERM: $SERVER_RC"; fi
 VERIFIED=1
-max_ready=0
-for t in "${READY_TIMES[@]}"; do ((t > max_ready)) && max_ready=$t; done
+max_ready=$(gw_max_ready_ms)
 ELAPSED=$(($(date +%s) - STARTED))
 echo
 echo "kill -9 submissions: $ROUNDS rounds ($KILLED kills), $CLIENTS clients, seed $SEED"
@@ -585,9 +435,4 @@ echo "  submissions: $n_sub ($n_resub resubmissions of acknowledged identifiers;
 echo "  identifiers acknowledged (2xx) and verified stored once: $n_acked; never answered: $((n_stored_unanswered + n_absent)) ($n_stored_unanswered stored once, $n_absent not stored)"
 echo "  slowest restart to ready: ${max_ready} ms"
 echo "  checks: $PASSES passed, $FAILS failed in ${ELAPSED} s"
-if ((FAILS > 0)); then
-  printf '  failed: %s\n' "${FAILED[@]}"
-  echo "RESULT: FAIL"
-  exit 1
-fi
-echo "RESULT: PASS"
+gw_finish

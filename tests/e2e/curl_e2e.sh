@@ -30,95 +30,38 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
+source "$SRC/tests/lib/gateway_test_lib.sh"
 
 if (($# < 1)); then
   echo "usage: $0 BUILD_DIR" >&2
   exit 2
 fi
 BUILD_DIR=$(cd "$1" && pwd)
-BIN=$BUILD_DIR/gateway/fhir-gateway
-CONFIG=$SRC/gateway/config/development.json
-EXAMPLES=$SRC/mappings/package/examples
-CERT_SCRIPT=$SRC/certs/make-dev-certs.sh
+gw_set_paths
+CONFIG=$DEV_CONFIG
 
-for tool in curl openssl; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "SKIP: $tool is not installed; the curl end-to-end test needs curl and openssl" >&2
-    exit 77
-  fi
-done
-command -v python3 >/dev/null 2>&1 || { echo "FAIL: python3 is needed to read the JSON answers" >&2; exit 1; }
-[[ -x $BIN ]] || { echo "FAIL: no gateway binary at $BIN (build the fhir-gateway target)" >&2; exit 1; }
-[[ -f $CONFIG ]] || { echo "FAIL: no configuration at $CONFIG" >&2; exit 1; }
+gw_require_tools "the curl end-to-end test"
+gw_require_config "$CONFIG"
 
 STARTED=$(date +%s)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/hoa-e2e.XXXXXX")
+gw_make_work hoa-e2e
 SERVER_PID=
 LOG=$WORK/server.log
 DATA=$WORK/data
 RESP_BODY=$WORK/resp.body
 RESP_HDRS=$WORK/resp.headers
 PORT=
+READY_TIMEOUT=120  # loading the definitions
+GW_READY_POLL=0.1
+GW_READY_PROBE=healthz_ok
+GW_STOP_WARNING="warning: the gateway did not stop within 15 s of SIGTERM; killing it"
+GW_KEEP_VAR=HOA_E2E_KEEP
+GW_LOG_LABEL="server log"
+GW_LOG_LINES=40
+gw_install_traps
 
-stop_server() {
-  # SIGTERM, then SIGKILL after 15 s; sets SERVER_RC.
-  SERVER_RC=
-  [[ -n $SERVER_PID ]] || return 0
-  if kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    local i
-    for ((i = 0; i < 150; i++)); do
-      kill -0 "$SERVER_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-      echo "warning: the gateway did not stop within 15 s of SIGTERM; killing it" >&2
-      kill -KILL "$SERVER_PID" 2>/dev/null || true
-    fi
-  fi
-  SERVER_RC=0
-  wait "$SERVER_PID" 2>/dev/null || SERVER_RC=$?
-  SERVER_PID=
-}
-
-cleanup() {
-  local rc=$?
-  trap - EXIT
-  stop_server || true
-  if ((rc != 0)) && [[ -f $LOG ]]; then
-    echo "--- server log (last 40 lines) ---" >&2
-    tail -n 40 "$LOG" >&2 || true
-  fi
-  if [[ ${HOA_E2E_KEEP:-} == 1 ]]; then
-    echo "kept $WORK" >&2
-  else
-    rm -rf "$WORK"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# --- checks --------------------------------------------------------------------------------
-PASSES=0
-FAILS=0
-FAILED=()
-pass() { echo "PASS: $*"; PASSES=$((PASSES + 1)); }
-fail() {
-  echo "FAIL: $*"
-  FAILS=$((FAILS + 1))
-  FAILED+=("$*")
-}
+# --- checks (pass, fail, check, check_true: gateway_test_lib.sh) ------------------------------
 show_body() { [[ -s $RESP_BODY ]] && head -c 800 "$RESP_BODY" | sed 's/^/      | /' && echo; return 0; }
-# check DESCRIPTION WANT GOT
-check() {
-  if [[ $3 == "$2" ]]; then pass "$1"; else fail "$1: expected '$2', got '$3'"; fi
-}
-# check_true DESCRIPTION PYTHON-CONDITION-RESULT ("True" passes)
-check_true() {
-  if [[ $2 == True ]]; then pass "$1"; else fail "$1 (got: $2)"; fi
-}
 expect_status() {
   local want=$1 desc=$2
   if [[ $STATUS == "$want" ]]; then
@@ -130,9 +73,11 @@ expect_status() {
 }
 
 # --- JSON/XML helpers (python3) ------------------------------------------------------------
+gw_write_python_lib
 cat >"$WORK/fx.py" <<'PY'
 import json, re, sys, datetime
 import xml.etree.ElementTree as ET
+from gateway_answers import srid_json, tail_id
 
 NS = "{http://hl7.org/fhir}"
 
@@ -144,29 +89,11 @@ def load(path):
     return "json", json.loads(data)
 
 
-def tail_id(ref, typ="ServiceRequest"):
-    m = re.search(typ + r"/([A-Za-z0-9.\-]{1,64})", ref or "")
-    return m.group(1) if m else ""
-
-
 def srid(path):
     """The ServiceRequest id in a submission's answer (any transport form, JSON or XML)."""
     kind, d = load(path)
     if kind == "json":
-        rt = d.get("resourceType")
-        if rt == "ServiceRequest":
-            return d.get("id", "")
-        if rt == "Bundle" and d.get("type") == "transaction-response":
-            for e in d.get("entry", []):
-                loc = e.get("response", {}).get("location", "")
-                if loc.startswith("ServiceRequest/"):
-                    return tail_id(loc)
-        if rt == "Bundle" and d.get("type") == "message":
-            for e in d.get("entry", []):
-                r = e.get("resource", {})
-                if r.get("resourceType") == "Task":
-                    return tail_id(r.get("focus", {}).get("reference", ""))
-        return ""
+        return srid_json(d)
     tag = d.tag.replace(NS, "")
     if tag == "ServiceRequest":
         return d.find(NS + "id").get("value")
@@ -211,12 +138,6 @@ try:
         d = json.load(open(sys.argv[2]))
         exec(sys.argv[4], {"d": d})
         json.dump(d, open(sys.argv[3], "w"))
-    elif cmd == "freeport":
-        import socket
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        print(s.getsockname()[1])
-        s.close()
     elif cmd == "date":  # date DAYS: today + DAYS as YYYY-MM-DD
         print((datetime.date.today() + datetime.timedelta(days=int(sys.argv[2]))).isoformat())
     else:
@@ -226,8 +147,7 @@ except SystemExit:
 except Exception as e:  # the checks compare the output; never abort the shell script here
     print("<error: %s: %s>" % (type(e).__name__, e))
 PY
-# The interpreter itself, not a version manager's shim (each call would start a shell).
-PY=$(python3 -c 'import sys; print(sys.executable)')
+gw_find_python
 fx() { "$PY" "$WORK/fx.py" "$@"; }
 jget() { fx get "$RESP_BODY" "$1"; }   # jget EXPR on the last answer
 header() {                            # header NAME of the last answer
@@ -235,20 +155,7 @@ header() {                            # header NAME of the last answer
 }
 
 # --- certificates and server ---------------------------------------------------------------
-if [[ -n ${HOA_TEST_CERTS_DIR:-} ]]; then
-  CERTS=$HOA_TEST_CERTS_DIR
-else
-  [[ -f $CERT_SCRIPT ]] || { echo "FAIL: $CERT_SCRIPT is missing" >&2; exit 1; }
-  CERTS=$WORK/certs
-  if ! bash "$CERT_SCRIPT" "$CERTS" >"$WORK/certs.log" 2>&1; then
-    echo "FAIL: certs/make-dev-certs.sh failed:" >&2
-    cat "$WORK/certs.log" >&2
-    exit 1
-  fi
-fi
-for f in ca.crt server.crt server.key referrer-a.crt referrer-a.key referrer-b.crt referrer-b.key clinic.crt clinic.key; do
-  [[ -f $CERTS/$f ]] || { echo "FAIL: certificate file $CERTS/$f is missing" >&2; exit 1; }
-done
+gw_setup_certs ca.crt server.crt server.key referrer-a.crt referrer-a.key referrer-b.crt referrer-b.key clinic.crt clinic.key
 
 # call WHO METHOD PATH [curl options...]: WHO is referrer-a, referrer-b, clinic or none.
 # Sets STATUS (HTTP status, 000 when there was none) and CURL_RC; the answer is in
@@ -256,42 +163,23 @@ done
 call() {
   local who=$1 method=$2 path=$3
   shift 3
-  local cert=()
-  [[ $who == none ]] || cert=(--cert "$CERTS/$who.crt" --key "$CERTS/$who.key")
   CURL_RC=0
   : >"$RESP_BODY"
   : >"$RESP_HDRS"
-  STATUS=$(curl -sS --max-time 120 --connect-timeout 5 --resolve "localhost:$PORT:127.0.0.1" \
-    --cacert "$CERTS/ca.crt" "${cert[@]}" -X "$method" -o "$RESP_BODY" -D "$RESP_HDRS" -w '%{http_code}' \
-    "$@" "https://localhost:$PORT$path" 2>"$WORK/curl.err") || CURL_RC=$?
+  STATUS=$(gw_curl "$who" "$PORT" "$path" --max-time 120 --connect-timeout 5 \
+    -X "$method" -o "$RESP_BODY" -D "$RESP_HDRS" -w '%{http_code}' "$@" 2>"$WORK/curl.err") || CURL_RC=$?
   [[ -n $STATUS ]] || STATUS=000
 }
-
-start_server() {
-  local attempt i
-  for attempt in 1 2 3 4 5; do
-    PORT=$(fx freeport)
-    "$BIN" serve --config "$CONFIG" --port "$PORT" --data-dir "$DATA" --certs "$CERTS" >>"$LOG" 2>&1 &
-    SERVER_PID=$!
-    for ((i = 0; i < 1200; i++)); do  # up to 120 s (loading the definitions)
-      if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
-      if grep -q "listening on https://" "$LOG"; then
-        call referrer-a GET /healthz
-        [[ $STATUS == 200 ]] && return 0
-      fi
-      sleep 0.1
-    done
-    stop_server
-    # Another process took the port between choosing and binding it: try another one.
-    grep -qi "already in use" "$LOG" || return 1
-  done
-  return 1
+# healthz_ok: the readiness probe of gw_start_server: GET /healthz as referrer-a answers 200.
+healthz_ok() {
+  call referrer-a GET /healthz
+  [[ $STATUS == 200 ]]
 }
 
 mkdir -p "$DATA"
 echo "gateway: $BIN"
 echo "work folder: $WORK"
-if ! start_server; then
+if ! gw_start_server; then
   echo "FAIL: the gateway did not start (log below)"
   exit 1
 fi
@@ -617,9 +505,4 @@ check "the gateway stops on SIGTERM with exit status 0" 0 "$SERVER_RC"
 ELAPSED=$(($(date +%s) - STARTED))
 echo
 echo "curl end-to-end: $PASSES passed, $FAILS failed in ${ELAPSED} s"
-if ((FAILS > 0)); then
-  printf '  failed: %s\n' "${FAILED[@]}"
-  echo "RESULT: FAIL"
-  exit 1
-fi
-echo "RESULT: PASS"
+gw_finish
