@@ -1,6 +1,7 @@
 #include "gateway/api.h"
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "fhir/json.h"
@@ -501,16 +502,34 @@ HttpResponse Api::auditSearch(const HttpRequest& req, fhir::Format fmt) const {
   if (!req.principal->isClinic())
     return errorResponse(reg, 403, "forbidden",
                          {"Bare klinikken kan lese revisjonsloggen", "Only the clinic can read the audit trail"}, lang, fmt);
-  std::string since = "0000";
+  std::vector<std::pair<std::string, std::string>> recorded;  // (operator, instant)
   std::string agent;
   size_t count = static_cast<size_t>(s_.config->defaultCount), offset = 0;
   for (const auto& [k, v] : req.query) {
     if (k == "date") {
-      std::string d = v.rfind("ge", 0) == 0 || v.rfind("gt", 0) == 0 ? v.substr(2) : v;
+      // eq (or no prefix): within the value's range; ge/gt/le/lt against its start or end.
+      std::string prefix = v.size() > 2 && std::isalpha(static_cast<unsigned char>(v[0])) ? v.substr(0, 2) : "eq";
+      std::string d = prefix == "eq" && v.rfind("eq", 0) != 0 ? v : v.substr(2);
       auto range = instantRange(d);
       if (!range)
         return outcomeResponse(reg, 400, oneIssue(fhir::Severity::Error, "invalid", "date: '" + v + "' is not a date"), fmt);
-      since = range->first;
+      if (prefix == "eq") {
+        recorded.emplace_back(">=", range->first);
+        recorded.emplace_back("<=", range->second);
+      } else if (prefix == "ge") {
+        recorded.emplace_back(">=", range->first);
+      } else if (prefix == "gt") {
+        recorded.emplace_back(">", range->second);
+      } else if (prefix == "le") {
+        recorded.emplace_back("<=", range->second);
+      } else if (prefix == "lt") {
+        recorded.emplace_back("<", range->first);
+      } else {
+        return outcomeResponse(
+            reg, 400,
+            oneIssue(fhir::Severity::Error, "not-supported", "date: the prefix '" + prefix + "' is not supported (eq, ge, gt, le, lt)"),
+            fmt);
+      }
     } else if (k == "agent" || k == "agent-name") {
       agent = v;
     } else if (k == "_count" || k == "_offset") {
@@ -522,7 +541,7 @@ HttpResponse Api::auditSearch(const HttpRequest& req, fhir::Format fmt) const {
       else offset = *n;
     }
   }
-  auto rows = s_.store->read([&](Queries& q) { return q.audit(since, agent, count, offset); });
+  auto rows = s_.store->read([&](Queries& q) { return q.audit(recorded, agent, count, offset); });
   const std::string base = s_.config->publicBase;
   std::string b = "{\"resourceType\":\"Bundle\",\"id\":" + jq(newId()) + ",\"type\":\"searchset\",\"entry\":[";
   for (size_t i = 0; i < rows.size(); ++i) {

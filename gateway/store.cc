@@ -8,6 +8,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <stdexcept>
 
 namespace hoa::gateway {
 namespace {
@@ -365,16 +366,21 @@ std::vector<ReferralRow> Queries::referrals(const ReferralFilter& f) {
   return out;
 }
 
-std::vector<AuditRow> Queries::audit(std::string_view since, std::string_view principal, size_t count,
-                                     size_t offset) {
+std::vector<AuditRow> Queries::audit(const std::vector<std::pair<std::string, std::string>>& recorded,
+                                     std::string_view principal, size_t count, size_t offset) {
   std::string sqlText =
       "SELECT seq, recorded, request_id, principal, principal_kind, action, interaction, method, path, status, "
-      "outcome, entity FROM audit WHERE recorded >= ?";
+      "outcome, entity FROM audit WHERE 1";
+  for (const auto& [op, at] : recorded) {
+    if (op != ">=" && op != ">" && op != "<=" && op != "<") throw std::invalid_argument("audit: operator " + op);
+    sqlText += " AND recorded " + op + " ?";
+  }
   if (!principal.empty()) sqlText += " AND principal = ?";
   sqlText += " ORDER BY seq DESC LIMIT " + std::to_string(count) + " OFFSET " + std::to_string(offset);
   sql::Statement s(db_.handle(), sqlText);
-  s.bind(1, since);
-  if (!principal.empty()) s.bind(2, principal);
+  int n = 0;
+  for (const auto& [op, at] : recorded) s.bind(++n, at);
+  if (!principal.empty()) s.bind(++n, principal);
   std::vector<AuditRow> out;
   while (s.step()) {
     AuditRow a;

@@ -180,7 +180,10 @@ class Queries {
                                                   std::string_view value);
   std::vector<ReferralRow> referrals(const ReferralFilter& filter);
 
-  std::vector<AuditRow> audit(std::string_view since, std::string_view principal, size_t count, size_t offset);
+  // Audit rows, newest first; `recorded` must satisfy every (operator, instant) pair
+  // (operators >=, >, <=, <).
+  std::vector<AuditRow> audit(const std::vector<std::pair<std::string, std::string>>& recorded, std::string_view principal,
+                              size_t count, size_t offset);
 
   // The outbox. nextDue: the oldest pending event of `practice` due at `now` whose
   // referral has no earlier event that is not yet delivered (per-referral order).

@@ -8,6 +8,7 @@
 #include "fhir/format.h"
 #include "fhir/json.h"
 #include "fhir/validator.h"
+#include "gateway/timeutil.h"
 #include "tests/gateway/server_support.h"
 
 namespace hoa::gateway::testing {
@@ -523,6 +524,22 @@ TEST_F(GatewayServerTest, EveryRequestIsAudited) {
     if (!found) std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_TRUE(found);
+  // date: eq (a day), ge/gt/le/lt; the submission was today (Oslo) and is after 2000.
+  auto has = [&](const std::string& query) {
+    Reply r = clinic.get("/fhir/AuditEvent?_count=500&" + query);
+    EXPECT_EQ(r.status, 200) << query << " " << r.body;
+    return r.body.find("ServiceRequest/" + id) != std::string::npos;
+  };
+  const std::string today = osloToday();
+  EXPECT_TRUE(has("date=" + today));
+  EXPECT_TRUE(has("date=eq" + today));
+  EXPECT_TRUE(has("date=ge2000-01-01"));
+  EXPECT_TRUE(has("date=gt2000-01-01&date=le2999-12-31"));
+  EXPECT_FALSE(has("date=lt2000-01-01"));
+  EXPECT_FALSE(has("date=gt" + today));
+  EXPECT_FALSE(has("date=2000-01-01"));
+  EXPECT_EQ(clinic.get("/fhir/AuditEvent?date=sa2000-01-01").status, 400);
+  EXPECT_EQ(clinic.get("/fhir/AuditEvent?date=yesterday").status, 400);
 }
 
 }  // namespace
