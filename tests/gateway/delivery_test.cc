@@ -55,9 +55,8 @@ std::string field(const std::string& json, const std::string& path) {
 class DeliveryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string why;
-    TestServer* shared = TestServer::instance(why);  // makes the certificates
-    if (!shared) GTEST_SKIP() << "SKIPPED: " << why;
+    TestServer* shared = nullptr;  // makes the certificates, checks the definitions
+    HOA_REQUIRE_TEST_SERVER(shared);
     certs_ = shared->certsDir();
     a_ = std::make_unique<MockReferrer>(certs_, true);
     b_ = std::make_unique<MockReferrer>(certs_, false);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gateway/server.h"
+#include "tests/test_env.h"
 
 namespace hoa::gateway::testing {
 
@@ -70,3 +71,17 @@ std::string exampleFile(const std::string& file);
 std::string uniqueIdentifier(const std::string& prefix = "T");
 
 }  // namespace hoa::gateway::testing
+
+// In a fixture's SetUp: `server` = the shared test server. Without the FHIR package (not
+// set up) the test is skipped, saying so; any other reason the server is missing — the
+// certificates could not be made, the gateway did not start — fails the test.
+#define HOA_REQUIRE_TEST_SERVER(server)                                                          \
+  do {                                                                                           \
+    std::string hoaWhy;                                                                          \
+    (server) = ::hoa::gateway::testing::TestServer::instance(hoaWhy);                            \
+    if (!(server)) {                                                                             \
+      if (::hoa::testing::fhirPackageDir().empty())                                              \
+        GTEST_SKIP() << "FHIR package hl7.fhir.r4.examples#4.0.1 not found: run ./dev setup";    \
+      FAIL() << "the test server is not running: " << hoaWhy;                                    \
+    }                                                                                            \
+  } while (false)

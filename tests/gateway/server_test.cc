@@ -60,9 +60,7 @@ std::string idFromLocation(const std::string& location) {
 class GatewayServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string why;
-    server_ = TestServer::instance(why);
-    if (!server_) GTEST_SKIP() << "SKIPPED: " << why;
+    HOA_REQUIRE_TEST_SERVER(server_);
   }
   TestClient client(const std::string& name) { return server_->client(name); }
 

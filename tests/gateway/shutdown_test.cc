@@ -23,9 +23,8 @@ namespace fs = std::filesystem;
 class ShutdownTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string why;
-    TestServer* shared = TestServer::instance(why);  // makes the certificates, checks the definitions
-    if (!shared) GTEST_SKIP() << "SKIPPED: " << why;
+    TestServer* shared = nullptr;  // makes the certificates, checks the definitions
+    HOA_REQUIRE_TEST_SERVER(shared);
     certs_ = shared->certsDir();
     char tmpl[] = "/tmp/hoa-shutdown-test.XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
