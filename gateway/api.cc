@@ -79,6 +79,17 @@ bool readable(std::string_view t) { return std::find(kReadableTypes.begin(), kRe
 
 std::string operationOutcomeJsonFor(const fhir::Issues& issues) { return issues.toOperationOutcomeJson(); }
 
+// 405 with the methods allowed at the path (also in the Allow header).
+HttpResponse methodNotAllowed(const fhir::Registry& reg, const std::string& method, const std::string& allow, Lang lang,
+                              fhir::Format fmt) {
+  HttpResponse r = errorResponse(reg, 405, "not-supported",
+                                 {"Metoden " + method + " støttes ikke her (tillatt: " + allow + ")",
+                                  "Method " + method + " is not supported here (allowed: " + allow + ")"},
+                                 lang, fmt);
+  r.set("Allow", allow);
+  return r;
+}
+
 // A non-negative integer query value (_count, _offset): digits only, at most 9 of them.
 std::optional<size_t> nonNegative(const std::string& v) {
   if (v.empty() || v.size() > 9 || !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
@@ -177,14 +188,7 @@ HttpResponse Api::handleFhir(const HttpRequest& req, std::string_view path) cons
   const fhir::Format fmt = *fmtOpt;
   const std::vector<std::string> parts = splitPath(path);
   const std::string& m = req.method;
-  auto notAllowed = [&](std::string allow) {
-    HttpResponse r = errorResponse(reg, 405, "not-supported",
-                                   {"Metoden " + m + " støttes ikke her (tillatt: " + allow + ")",
-                                    "Method " + m + " is not supported here (allowed: " + allow + ")"},
-                                   lang, fmt);
-    r.set("Allow", allow);
-    return r;
-  };
+  auto notAllowed = [&](const std::string& allow) { return methodNotAllowed(reg, m, allow, lang, fmt); };
   auto unknownType = [&](const std::string& type) {
     return errorResponse(reg, 404, "not-supported",
                          {"Ressurstypen '" + type + "' finnes ikke på denne serveren",
@@ -731,14 +735,7 @@ HttpResponse Api::handleClinic(const HttpRequest& req, std::string_view path) co
   }
   const std::vector<std::string> parts = splitPath(path);
   const std::string& m = req.method;
-  auto notAllowed = [&](std::string allow) {
-    HttpResponse x = errorResponse(reg, 405, "not-supported",
-                                   {"Metoden " + m + " støttes ikke her (tillatt: " + allow + ")",
-                                    "Method " + m + " is not supported here (allowed: " + allow + ")"},
-                                   lang, fhir::Format::Json);
-    x.set("Allow", allow);
-    return x;
-  };
+  auto notAllowed = [&](const std::string& allow) { return methodNotAllowed(reg, m, allow, lang, fhir::Format::Json); };
   auto issuesJson = [](const fhir::Issues& issues) { return operationOutcomeJsonFor(issues); };
   if (!parts.empty() && parts[0] == "deliveries") {
     r = deliveries(req, parts);
@@ -882,14 +879,7 @@ HttpResponse Api::deliveries(const HttpRequest& req, const std::vector<std::stri
   const fhir::Registry& reg = *s_.registry;
   Lang lang = requestLang(req);
   const std::string& m = req.method;
-  auto notAllowed = [&](std::string allow) {
-    HttpResponse x = errorResponse(reg, 405, "not-supported",
-                                   {"Metoden " + m + " støttes ikke her (tillatt: " + allow + ")",
-                                    "Method " + m + " is not supported here (allowed: " + allow + ")"},
-                                   lang, fhir::Format::Json);
-    x.set("Allow", allow);
-    return x;
-  };
+  auto notAllowed = [&](const std::string& allow) { return methodNotAllowed(reg, m, allow, lang, fhir::Format::Json); };
   if (parts.size() == 1) {
     if (m != "GET") return notAllowed("GET");
     OutboxFilter f;

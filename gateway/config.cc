@@ -47,20 +47,10 @@ struct Reader {
     return true;
   }
   bool integer(const std::string& key, int& out, int min, int max) {
-    if (!src.has(key)) return true;
-    try {
-      int v = src.getInt(key);
-      if (v < min || v > max) {
-        error = "configuration key " + key + ": " + std::to_string(v) + " is outside " + std::to_string(min) + ".." +
-                std::to_string(max);
-        return false;
-      }
-      out = v;
-      return true;
-    } catch (const Poco::Exception&) {
-      error = "configuration key " + key + ": not an integer";
-      return false;
-    }
+    int64_t v = out;
+    if (!integer64(key, v, min, max)) return false;
+    out = static_cast<int>(v);
+    return true;
   }
   bool integer64(const std::string& key, int64_t& out, int64_t min, int64_t max) {
     if (!src.has(key)) return true;
